@@ -1,0 +1,35 @@
+//! Voice activity gating for the `hybrid` edge host: "run the small model at the edge,
+//! send only what matters to the cloud".
+//!
+//! The component takes a WAV upload, finds the speech in it with the host's local Silero
+//! VAD model, and answers with the speech segments and how many bytes would leave the box
+//! if only the speech were sent on.
+//!
+//! # Layout
+//!
+//! - [`gate`]: one request from body to report; the order of the steps.
+//! - [`wav`]: content-type check and RIFF/WAVE parsing to 16-bit mono samples.
+//! - [`resample`]: band-limited conversion to the model's 16 kHz.
+//! - [`frames`]: 576-sample model rows (64 samples of context + 512 new).
+//! - [`vad`]: batched model runs with the LSTM state carried between batches.
+//! - [`segments`]: probabilities to padded speech segments (silero's algorithm).
+//! - [`params`]: tuning parameters from request metadata.
+//! - [`report`]: the JSON body, egress bytes and routing reason.
+//! - [`tensor`], [`imports`]: the host interface as plain Rust, so all of the above runs
+//!   natively in unit tests with a fake model.
+//! - [`error`]: the failure cases, one per WIT `error` case.
+//! - `component` (wasm32 only): the generated bindings and the glue to them.
+
+#[cfg(target_arch = "wasm32")]
+mod component;
+pub mod error;
+pub mod frames;
+pub mod gate;
+pub mod imports;
+pub mod params;
+pub mod report;
+pub mod resample;
+pub mod segments;
+pub mod tensor;
+pub mod vad;
+pub mod wav;

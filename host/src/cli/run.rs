@@ -1,0 +1,157 @@
+//! `hybrid run`: one request through one pipeline, printed as JSON.
+//!
+//! Loads the config (models checksummed and optimised, components compiled), reads the
+//! input file, serves it exactly as the server would, and prints the response body with
+//! the routing record, the local model runs and the timings.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::runtime::{Outcome, Request, Runtime};
+
+/// Arguments of `hybrid run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The config file (models and pipelines).
+    #[arg(long, short, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The pipeline that serves the request.
+    #[arg(long, short, value_name = "NAME")]
+    pub pipeline: String,
+    /// A request parameter passed to the pipeline as metadata (repeatable), e.g.
+    /// `--param threshold=0.6`.
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    /// Content type of the input; guessed from the file extension when omitted.
+    #[arg(long, value_name = "MIME")]
+    pub content_type: Option<String>,
+    /// The request body.
+    #[arg(value_name = "INPUT_FILE")]
+    pub input: PathBuf,
+}
+
+impl RunArgs {
+    /// Runs the request and prints the result; a pipeline error exits with status 1.
+    pub fn execute(self) -> anyhow::Result<ExitCode> {
+        let config = Config::load(&self.config)?;
+        if config.pipeline(&self.pipeline).is_none() {
+            let known: Vec<&str> = config.pipelines.iter().map(|p| p.name.as_str()).collect();
+            bail!(
+                "no pipeline {:?} in {:?}; configured pipelines: [{}]",
+                self.pipeline,
+                self.config,
+                known.join(", ")
+            );
+        }
+        let body = std::fs::read(&self.input).with_context(|| format!("reading input {:?}", self.input))?;
+        let runtime = Runtime::from_config(&config)?;
+        let request = Request {
+            id: runtime.new_request_id(),
+            content_type: self
+                .content_type
+                .unwrap_or_else(|| guess_content_type(&self.input).to_owned()),
+            body,
+            metadata: self.params,
+        };
+        let outcome = runtime.handle(&self.pipeline, &request)?;
+        println!("{}", serde_json::to_string_pretty(&report(&self.pipeline, &request, &outcome))?);
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.trim().to_ascii_lowercase(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+fn guess_content_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("wav") => "audio/wav",
+        Some("json") => "application/json",
+        Some("txt") => "text/plain",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The JSON `hybrid run` prints.
+fn report(pipeline: &str, request: &Request, outcome: &Outcome) -> Value {
+    let response = &outcome.response;
+    let routing = &response.routing;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    let mut runs: Vec<Value> = Vec::new();
+    for run in &outcome.model_runs {
+        let existing = runs
+            .iter_mut()
+            .find(|r| r["model"] == run.model.as_str() && r["version"] == run.version.as_str());
+        match existing {
+            Some(r) => {
+                r["calls"] = json!(r["calls"].as_u64().unwrap_or(0) + 1);
+                r["elapsed_ms"] = json!(r["elapsed_ms"].as_f64().unwrap_or(0.0) + ms(run.elapsed));
+            }
+            None => runs.push(json!({
+                "model": run.model, "version": run.version, "calls": 1, "elapsed_ms": ms(run.elapsed),
+            })),
+        }
+    }
+    let (body_key, body) = body_value(&response.content_type, &response.body);
+    json!({
+        "request_id": request.id,
+        "pipeline": pipeline,
+        "content_type": response.content_type,
+        body_key: body,
+        "routing": {
+            "route": routing.route,
+            "reason": routing.reason,
+            "model": routing.model,
+            "model_version": routing.model_version,
+        },
+        "local_runs": runs,
+        "timings_ms": {
+            "instantiate": ms(outcome.timings.instantiate),
+            "handle": ms(outcome.timings.handle),
+            "local_models": ms(outcome.timings.local_models),
+            "total": ms(outcome.timings.total),
+        },
+    })
+}
+
+/// JSON bodies are embedded as JSON, text as a string, anything else as base64.
+fn body_value(content_type: &str, body: &[u8]) -> (&'static str, Value) {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if essence == "application/json" || essence.ends_with("+json") {
+        if let Ok(value) = serde_json::from_slice(body) {
+            return ("body", value);
+        }
+    }
+    match std::str::from_utf8(body) {
+        Ok(text) => ("body", Value::String(text.to_owned())),
+        Err(_) => ("body_base64", json!(base64::engine::general_purpose::STANDARD.encode(body))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_are_key_value_with_lower_case_keys() {
+        assert_eq!(parse_param("Threshold=0.6"), Ok(("threshold".into(), "0.6".into())));
+        assert_eq!(parse_param("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert!(parse_param("novalue").is_err());
+        assert!(parse_param("=x").is_err());
+    }
+
+    #[test]
+    fn bodies_are_shown_by_content_type() {
+        assert_eq!(body_value("application/json", b"{\"a\":1}"), ("body", json!({"a": 1})));
+        assert_eq!(body_value("text/plain", b"hi"), ("body", json!("hi")));
+        assert_eq!(body_value("application/octet-stream", &[0xff, 0]), ("body_base64", json!("/wA=")));
+    }
+}

@@ -1,0 +1,310 @@
+//! The operator's configuration file.
+//!
+//! A config is TOML with three parts: `[runtime]` limits shared by every pipeline,
+//! `[[model]]` entries for the ONNX models loaded on this box, and `[[pipeline]]` entries
+//! naming the component that serves each pipeline. Relative paths are resolved against the
+//! directory holding the config file, so a config and its artefacts can move together.
+//! Loading validates everything a typo could break (duplicate names, zero limits, dangling
+//! paths are left to the loaders that open them, which name the file).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A configuration problem, naming the file and the entry at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path:?}: {source}")]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not have the expected fields.
+    #[error("invalid config {path:?}: {message}")]
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// What the TOML parser said, with line and column.
+        message: String,
+    },
+    /// The values parse but do not make sense together.
+    #[error("invalid config {path:?}: {message}")]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// Which entry is wrong and why.
+        message: String,
+    },
+}
+
+/// The whole configuration, with paths made absolute.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Engine-wide limits.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    /// Models loaded on this box.
+    #[serde(default, rename = "model")]
+    pub models: Vec<ModelConfig>,
+    /// Pipelines served by this box.
+    #[serde(default, rename = "pipeline")]
+    pub pipelines: Vec<PipelineConfig>,
+}
+
+/// Limits shared by every pipeline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// How many guest instances may be alive at once (slots in the pooling allocator).
+    pub max_instances: u32,
+    /// The largest memory cap any pipeline may ask for, in MiB; sizes the pool's slots.
+    pub max_memory_mib: u64,
+    /// Granularity of deadlines in milliseconds: a guest overruns by at most this much.
+    pub epoch_tick_ms: u64,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            max_instances: 64,
+            max_memory_mib: 512,
+            epoch_tick_ms: 5,
+        }
+    }
+}
+
+/// One ONNX model file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The name guests use in `local.run`.
+    pub name: String,
+    /// The operator's version string, reported in routing records.
+    pub version: String,
+    /// Path to the `.onnx` file.
+    pub path: PathBuf,
+    /// Expected lower-case hex SHA-256 of the file; a mismatch refuses to start.
+    pub sha256: String,
+    /// Input facts (type and shape) to pin before optimisation. Optional: without them the
+    /// model's own declarations are used.
+    #[serde(default, rename = "input")]
+    pub inputs: Vec<InputFact>,
+}
+
+/// The declared type and shape of one model input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputFact {
+    /// The model's input name.
+    pub name: String,
+    /// Element type: `fp32`, `i64`, `i32` or `u8`.
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// One entry per dimension: a number for a fixed size, a string (a symbol such as
+    /// `"N"`) for a size chosen per call.
+    pub shape: Vec<Dim>,
+}
+
+/// One dimension of an [`InputFact`].
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Dim {
+    /// A fixed size.
+    Fixed(u32),
+    /// A symbolic size, chosen per call.
+    Symbol(String),
+}
+
+/// One pipeline: a component and the limits each of its requests runs under.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// The name clients use to address the pipeline.
+    pub name: String,
+    /// Path to the component (`.wasm`) implementing the `pipeline` world.
+    pub component: PathBuf,
+    /// Wall-clock budget per request in milliseconds, guest and host calls included.
+    #[serde(default = "default_deadline_ms")]
+    pub deadline_ms: u64,
+    /// Cap on the guest's linear memory in MiB.
+    #[serde(default = "default_memory_mib")]
+    pub memory_mib: u64,
+}
+
+fn default_deadline_ms() -> u64 {
+    10_000
+}
+
+fn default_memory_mib() -> u64 {
+    128
+}
+
+impl PipelineConfig {
+    /// The per-request deadline.
+    pub fn deadline(&self) -> Duration {
+        Duration::from_millis(self.deadline_ms)
+    }
+
+    /// The memory cap in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        usize::try_from(self.memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates the config at `path`, resolving relative paths
+    /// against its directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            ConfigError::Invalid { message, .. } => ConfigError::Invalid {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates config text; relative paths are resolved against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        for model in &mut config.models {
+            model.path = base.join(&model.path);
+        }
+        for pipeline in &mut config.pipelines {
+            pipeline.component = base.join(&pipeline.component);
+        }
+        config.validate().map_err(|message| ConfigError::Invalid {
+            path: PathBuf::new(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// The pipeline named `name`, if configured.
+    pub fn pipeline(&self, name: &str) -> Option<&PipelineConfig> {
+        self.pipelines.iter().find(|p| p.name == name)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let rt = &self.runtime;
+        if rt.max_instances == 0 || rt.max_memory_mib == 0 || rt.epoch_tick_ms == 0 {
+            return Err("runtime: max_instances, max_memory_mib and epoch_tick_ms must be > 0".into());
+        }
+        let mut names = HashSet::new();
+        for m in &self.models {
+            if !names.insert(&m.name) {
+                return Err(format!("model {:?} is defined twice", m.name));
+            }
+            if m.sha256.len() != 64 || !m.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!(
+                    "model {:?}: sha256 must be 64 hex digits, got {:?}",
+                    m.name, m.sha256
+                ));
+            }
+            for input in &m.inputs {
+                crate::local::ElementType::parse(&input.ty)
+                    .map_err(|e| format!("model {:?} input {:?}: {e}", m.name, input.name))?;
+            }
+        }
+        let mut names = HashSet::new();
+        for p in &self.pipelines {
+            if !names.insert(&p.name) {
+                return Err(format!("pipeline {:?} is defined twice", p.name));
+            }
+            if p.name.is_empty() || !p.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return Err(format!(
+                    "pipeline name {:?} must be non-empty ASCII letters, digits, '-' or '_'",
+                    p.name
+                ));
+            }
+            if p.deadline_ms == 0 {
+                return Err(format!("pipeline {:?}: deadline_ms must be > 0", p.name));
+            }
+            if p.memory_mib == 0 || p.memory_mib > rt.max_memory_mib {
+                return Err(format!(
+                    "pipeline {:?}: memory_mib must be between 1 and runtime.max_memory_mib ({})",
+                    p.name, rt.max_memory_mib
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "9ccdacc4719d8aa7e45a77536bfabec45a03ba1f2fad5e241ab4060b24238a85";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/hybrid"))
+    }
+
+    #[test]
+    fn resolves_paths_against_the_config_directory() {
+        let config = parse(&format!(
+            r#"
+            [[model]]
+            name = "vad"
+            version = "1"
+            path = "models/vad.onnx"
+            sha256 = "{SHA}"
+            input = [{{ name = "x", type = "fp32", shape = ["N", 576] }}]
+
+            [[pipeline]]
+            name = "voice-gate"
+            component = "/abs/voice.wasm"
+            "#
+        ))
+        .expect("valid config");
+        assert_eq!(config.models[0].path, Path::new("/etc/hybrid/models/vad.onnx"));
+        assert_eq!(config.models[0].inputs[0].shape, vec![Dim::Symbol("N".into()), Dim::Fixed(576)]);
+        assert_eq!(config.pipelines[0].component, Path::new("/abs/voice.wasm"));
+        assert_eq!(config.pipelines[0].deadline_ms, 10_000);
+        assert_eq!(config.runtime.max_instances, 64);
+    }
+
+    #[test]
+    fn rejects_duplicate_pipelines_and_bad_limits() {
+        let dup = "[[pipeline]]\nname = \"a\"\ncomponent = \"a.wasm\"\n[[pipeline]]\nname = \"a\"\ncomponent = \"b.wasm\"\n";
+        let err = parse(dup).expect_err("duplicate").to_string();
+        assert!(err.contains("pipeline \"a\" is defined twice"), "{err}");
+
+        let big = "[[pipeline]]\nname = \"a\"\ncomponent = \"a.wasm\"\nmemory_mib = 100000\n";
+        let err = parse(big).expect_err("too big").to_string();
+        assert!(err.contains("memory_mib"), "{err}");
+    }
+
+    #[test]
+    fn rejects_bad_checksums_types_and_unknown_fields() {
+        let bad_sha = "[[model]]\nname = \"m\"\nversion = \"1\"\npath = \"m.onnx\"\nsha256 = \"abc\"\n";
+        assert!(parse(bad_sha).expect_err("sha").to_string().contains("64 hex digits"));
+
+        let bad_type = format!(
+            "[[model]]\nname = \"m\"\nversion = \"1\"\npath = \"m.onnx\"\nsha256 = \"{SHA}\"\ninput = [{{ name = \"x\", type = \"f16\", shape = [1] }}]\n"
+        );
+        assert!(parse(&bad_type).expect_err("type").to_string().contains("f16"));
+
+        let typo = "[[pipeline]]\nname = \"a\"\ncomponnet = \"a.wasm\"\n";
+        assert!(parse(typo).expect_err("typo").to_string().contains("componnet"));
+    }
+}

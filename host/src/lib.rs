@@ -1,0 +1,25 @@
+//! `hybrid`: the hybrid inference edge host.
+//!
+//! An AI workload is split between the edge box and serverless inference in the cloud.
+//! Operators deploy *pipelines*: sandboxed WebAssembly components (the `pipeline` world in
+//! `wit/`) that preprocess a request, run small models on this box through the host, and
+//! decide how the request is served. The host owns everything a guest must not touch:
+//! model files, credentials, the network and the clock that stops runaway guests.
+//!
+//! # Layout
+//! - [`config`]: the operator's TOML file: models, pipelines, runtime limits.
+//! - [`local`]: ONNX models run on this box with tract, behind the [`local::Backend`]
+//!   trait; the [`local::ModelRegistry`] loads, checksums and validates every call.
+//! - [`runtime`]: the wasmtime side: one engine, a prepared instance per pipeline, a fresh
+//!   store per request with a memory cap and a deadline, and the host side of each WIT
+//!   interface the guest imports.
+//! - [`cli`]: the `hybrid` subcommands (`run`, `models`, `check`); `main.rs` only parses
+//!   arguments and prints errors.
+
+#[cfg(target_endian = "big")]
+compile_error!("tensors cross the sandbox as little-endian bytes; big-endian hosts are not supported");
+
+pub mod cli;
+pub mod config;
+pub mod local;
+pub mod runtime;

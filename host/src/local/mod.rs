@@ -1,0 +1,359 @@
+//! Models that run on this edge box.
+//!
+//! The [`ModelRegistry`] owns every local model for the life of the process. At start it
+//! checks each file against the sha256 the operator configured, loads it once through a
+//! [`Backend`] (tract today; `wasi:nn` backends later sit behind the same trait) and
+//! shares it across requests. Every call from a guest is validated against the model's
+//! declared inputs before the backend sees it, so a guest's mistake is a typed
+//! [`LocalError`] it can act on, never a host panic.
+
+mod checksum;
+mod tensor;
+mod tract_backend;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use checksum::{ChecksumError, sha256_file};
+pub use tensor::{ElementType, NamedTensor, ShapeProblem, Tensor, TensorSpec};
+pub use tract_backend::TractModel;
+
+use crate::config::ModelConfig;
+
+/// An engine that can run one loaded model. Implementations must be shareable across
+/// request threads; each `run` is independent (no state carried between calls).
+pub trait Backend: Send + Sync {
+    /// Declared inputs, in the model's order.
+    fn inputs(&self) -> &[TensorSpec];
+    /// Declared outputs, in the model's order.
+    fn outputs(&self) -> &[TensorSpec];
+    /// Runs the model once. `inputs` is in the order of [`Backend::inputs`] and has
+    /// already been checked against it.
+    fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String>;
+}
+
+/// What a guest sees of a model (the WIT `model-info`).
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    /// Name guests use.
+    pub name: String,
+    /// Operator's version string.
+    pub version: String,
+    /// Verified lower-case hex SHA-256 of the file.
+    pub sha256: String,
+    /// Declared inputs.
+    pub inputs: Vec<TensorSpec>,
+    /// Declared outputs.
+    pub outputs: Vec<TensorSpec>,
+}
+
+/// A failed model call (mirrors the WIT `local.error`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LocalError {
+    /// No model of that name is loaded.
+    #[error("unknown-model: {0}")]
+    UnknownModel(String),
+    /// An input was missing, repeated or unknown.
+    #[error("bad-input-name: {0}")]
+    BadInputName(String),
+    /// An input had the wrong element type.
+    #[error("type-mismatch: {0}")]
+    TypeMismatch(String),
+    /// An input had the wrong dimensions or byte length.
+    #[error("shape-mismatch: {0}")]
+    ShapeMismatch(String),
+    /// The model failed while running.
+    #[error("execution-failed: {0}")]
+    ExecutionFailed(String),
+}
+
+/// A model could not be loaded at start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file's checksum is wrong or the file cannot be read.
+    #[error("model {name:?}: {source}")]
+    Checksum {
+        /// The model's configured name.
+        name: String,
+        /// What went wrong.
+        source: ChecksumError,
+    },
+    /// The backend could not parse or optimise the model.
+    #[error("model {name:?}: cannot load {path:?}: {message}")]
+    Backend {
+        /// The model's configured name.
+        name: String,
+        /// The model file.
+        path: PathBuf,
+        /// The backend's explanation.
+        message: String,
+    },
+}
+
+/// One loaded model.
+pub struct LocalModel {
+    info: ModelInfo,
+    backend: Box<dyn Backend>,
+}
+
+impl LocalModel {
+    /// Wraps a backend under a name and version (used by tests with fake backends).
+    pub fn new(name: &str, version: &str, sha256: &str, backend: Box<dyn Backend>) -> Self {
+        let info = ModelInfo {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            sha256: sha256.to_owned(),
+            inputs: backend.inputs().to_vec(),
+            outputs: backend.outputs().to_vec(),
+        };
+        Self { info, backend }
+    }
+
+    /// What guests see of this model.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+}
+
+/// The result of one successful model call, with its timing for metrics and records.
+#[derive(Debug, Clone)]
+pub struct ModelRun {
+    /// Outputs in the model's order.
+    pub outputs: Vec<NamedTensor>,
+    /// Time spent in the backend.
+    pub elapsed: Duration,
+}
+
+/// Every local model on this box, by name.
+#[derive(Default)]
+pub struct ModelRegistry {
+    models: Vec<Arc<LocalModel>>,
+    by_name: HashMap<String, usize>,
+}
+
+impl ModelRegistry {
+    /// Verifies and loads every configured model with tract. Fails on the first model
+    /// that does not load, naming it.
+    pub fn load(configs: &[ModelConfig]) -> Result<Self, LoadError> {
+        let mut registry = Self::default();
+        for config in configs {
+            let started = Instant::now();
+            checksum::verify(&config.path, &config.sha256).map_err(|source| LoadError::Checksum {
+                name: config.name.clone(),
+                source,
+            })?;
+            let backend = TractModel::load(config).map_err(|e| LoadError::Backend {
+                name: config.name.clone(),
+                path: config.path.clone(),
+                message: format!("{e:#}"),
+            })?;
+            tracing::info!(
+                model = %config.name,
+                version = %config.version,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "loaded local model"
+            );
+            registry.insert(LocalModel::new(
+                &config.name,
+                &config.version,
+                &config.sha256.to_ascii_lowercase(),
+                Box::new(backend),
+            ));
+        }
+        Ok(registry)
+    }
+
+    /// Adds a model, replacing any of the same name.
+    pub fn insert(&mut self, model: LocalModel) {
+        let name = model.info.name.clone();
+        match self.by_name.get(&name) {
+            Some(&i) => self.models[i] = Arc::new(model),
+            None => {
+                self.by_name.insert(name, self.models.len());
+                self.models.push(Arc::new(model));
+            }
+        }
+    }
+
+    /// Every model, in configuration order.
+    pub fn list(&self) -> impl Iterator<Item = &ModelInfo> {
+        self.models.iter().map(|m| &m.info)
+    }
+
+    /// The model named `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<LocalModel>> {
+        self.by_name.get(name).map(|&i| &self.models[i])
+    }
+
+    /// Runs `model` on `inputs` (one per model input, any order) after checking names,
+    /// types and shapes; returns outputs in the model's order.
+    pub fn run(&self, model: &str, inputs: Vec<NamedTensor>) -> Result<ModelRun, LocalError> {
+        let Some(model) = self.get(model) else {
+            let known: Vec<&str> = self.models.iter().map(|m| m.info.name.as_str()).collect();
+            return Err(LocalError::UnknownModel(format!(
+                "no local model named {model:?}; loaded: [{}]",
+                known.join(", ")
+            )));
+        };
+        let ordered = order_inputs(&model.info, inputs)?;
+        let started = Instant::now();
+        let outputs = model.backend.run(ordered).map_err(|e| {
+            LocalError::ExecutionFailed(format!("model {:?}: {e}", model.info.name))
+        })?;
+        let elapsed = started.elapsed();
+        let outputs = model
+            .info
+            .outputs
+            .iter()
+            .zip(outputs)
+            .map(|(spec, tensor)| NamedTensor {
+                name: spec.name.clone(),
+                tensor,
+            })
+            .collect();
+        Ok(ModelRun { outputs, elapsed })
+    }
+}
+
+/// Matches named inputs to the model's declared inputs and checks each one.
+fn order_inputs(info: &ModelInfo, inputs: Vec<NamedTensor>) -> Result<Vec<Tensor>, LocalError> {
+    let mut slots: Vec<Option<Tensor>> = vec![None; info.inputs.len()];
+    for input in inputs {
+        let Some(i) = info.inputs.iter().position(|s| s.name == input.name) else {
+            let known: Vec<&str> = info.inputs.iter().map(|s| s.name.as_str()).collect();
+            return Err(LocalError::BadInputName(format!(
+                "model {:?} has no input {:?}; its inputs are [{}]",
+                info.name,
+                input.name,
+                known.join(", ")
+            )));
+        };
+        if slots[i].is_some() {
+            return Err(LocalError::BadInputName(format!(
+                "input {:?} given twice",
+                input.name
+            )));
+        }
+        info.inputs[i].check(&input.tensor).map_err(|p| match p {
+            ShapeProblem::Type(m) => LocalError::TypeMismatch(format!("model {:?} {m}", info.name)),
+            ShapeProblem::Shape(m) => LocalError::ShapeMismatch(format!("model {:?} {m}", info.name)),
+        })?;
+        slots[i] = Some(input.tensor);
+    }
+    slots
+        .into_iter()
+        .zip(&info.inputs)
+        .map(|(slot, spec)| {
+            slot.ok_or_else(|| {
+                LocalError::BadInputName(format!("model {:?} input {:?} is missing", info.name, spec.name))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Adds its two fp32 inputs element-wise: enough to test validation and ordering.
+    struct Adder {
+        inputs: Vec<TensorSpec>,
+        outputs: Vec<TensorSpec>,
+    }
+
+    impl Adder {
+        fn new() -> Self {
+            let spec = |name: &str| TensorSpec {
+                name: name.into(),
+                ty: ElementType::Fp32,
+                shape: vec![None, Some(2)],
+            };
+            Self {
+                inputs: vec![spec("a"), spec("b")],
+                outputs: vec![spec("sum")],
+            }
+        }
+    }
+
+    impl Backend for Adder {
+        fn inputs(&self) -> &[TensorSpec] {
+            &self.inputs
+        }
+        fn outputs(&self) -> &[TensorSpec] {
+            &self.outputs
+        }
+        fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String> {
+            let a = inputs[0].to_f32().ok_or("a is not fp32")?;
+            let b = inputs[1].to_f32().ok_or("b is not fp32")?;
+            let sum: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+            Ok(vec![Tensor::from_f32(inputs[0].dims.clone(), &sum)])
+        }
+    }
+
+    fn registry() -> ModelRegistry {
+        let mut r = ModelRegistry::default();
+        r.insert(LocalModel::new("adder", "1.0", "00", Box::new(Adder::new())));
+        r
+    }
+
+    fn named(name: &str, values: &[f32]) -> NamedTensor {
+        NamedTensor {
+            name: name.into(),
+            tensor: Tensor::from_f32(vec![values.len() / 2, 2], values),
+        }
+    }
+
+    #[test]
+    fn runs_with_inputs_in_any_order() {
+        let run = registry()
+            .run("adder", vec![named("b", &[10.0, 20.0]), named("a", &[1.0, 2.0])])
+            .expect("run");
+        assert_eq!(run.outputs[0].name, "sum");
+        assert_eq!(run.outputs[0].tensor.to_f32(), Some(vec![11.0, 22.0]));
+    }
+
+    #[test]
+    fn unknown_model_lists_the_loaded_ones() {
+        let err = registry().run("nope", vec![]).expect_err("unknown");
+        assert_eq!(
+            err,
+            LocalError::UnknownModel("no local model named \"nope\"; loaded: [adder]".into())
+        );
+    }
+
+    #[test]
+    fn missing_repeated_and_unknown_inputs_are_named() {
+        let r = registry();
+        let missing = r.run("adder", vec![named("a", &[1.0, 2.0])]).expect_err("missing");
+        assert!(matches!(missing, LocalError::BadInputName(m) if m.contains("\"b\" is missing")));
+        let twice = r
+            .run("adder", vec![named("a", &[1.0, 2.0]), named("a", &[1.0, 2.0])])
+            .expect_err("twice");
+        assert!(matches!(twice, LocalError::BadInputName(m) if m.contains("given twice")));
+        let unknown = r.run("adder", vec![named("z", &[1.0, 2.0])]).expect_err("unknown");
+        assert!(matches!(unknown, LocalError::BadInputName(m) if m.contains("inputs are [a, b]")));
+    }
+
+    #[test]
+    fn wrong_shapes_and_types_never_reach_the_backend() {
+        let r = registry();
+        let bad = NamedTensor {
+            name: "a".into(),
+            tensor: Tensor::from_f32(vec![1, 3], &[1.0, 2.0, 3.0]),
+        };
+        let err = r.run("adder", vec![bad, named("b", &[1.0, 2.0])]).expect_err("shape");
+        assert!(matches!(err, LocalError::ShapeMismatch(m) if m.contains("expected shape [?, 2], got [1, 3]")));
+        let int = NamedTensor {
+            name: "a".into(),
+            tensor: Tensor {
+                dims: vec![1, 2],
+                ty: ElementType::I32,
+                data: vec![0; 8],
+            },
+        };
+        let err = r.run("adder", vec![int, named("b", &[1.0, 2.0])]).expect_err("type");
+        assert!(matches!(err, LocalError::TypeMismatch(_)));
+    }
+}

@@ -1,0 +1,169 @@
+//! The tract backend: ONNX models run in-process on the CPU.
+//!
+//! Loading follows tract's chain, once per model at start:
+//! `model_for_path` (parse the ONNX graph) -> `with_input_fact` (pin what the operator
+//! declared) -> `into_typed` (read the declared inputs and outputs) -> `into_optimized`
+//! -> `into_runnable`. The runnable plan is immutable and shared; each call spawns its own
+//! state, so concurrent requests never contend on a lock.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::internal::DimLike;
+
+use super::{Backend, ElementType, Tensor, TensorSpec};
+use crate::config::{Dim, ModelConfig};
+
+/// One ONNX model loaded and optimised by tract.
+pub struct TractModel {
+    plan: Arc<TypedRunnableModel>,
+    inputs: Vec<TensorSpec>,
+    outputs: Vec<TensorSpec>,
+}
+
+impl TractModel {
+    /// Parses, pins, optimises and prepares the model file named by `config`.
+    pub fn load(config: &ModelConfig) -> anyhow::Result<Self> {
+        // 1. Parse the ONNX graph.
+        let mut model = tract_onnx::onnx()
+            .model_for_path(&config.path)
+            .with_context(|| format!("parsing ONNX file {:?}", config.path))?;
+        // 2. Pin the input facts the operator declared (type and shape, with symbols for
+        //    dimensions chosen per call).
+        for fact in &config.inputs {
+            let index = input_index(&model, &fact.name)?;
+            let ty = ElementType::parse(&fact.ty).map_err(anyhow::Error::msg)?;
+            let shape: Vec<TDim> = fact
+                .shape
+                .iter()
+                .map(|d| match d {
+                    Dim::Fixed(n) => TDim::from(*n as usize),
+                    Dim::Symbol(s) => model.sym(s).into(),
+                })
+                .collect();
+            model = model
+                .with_input_fact(index, InferenceFact::dt_shape(datum_type(ty), shape))
+                .with_context(|| format!("pinning input {:?}", fact.name))?;
+        }
+        // 3. Resolve types and shapes everywhere, and read the model's declared interface.
+        let typed = model.into_typed().context("analysing the graph")?;
+        let inputs = specs(&typed, typed.input_outlets()?)?;
+        let outputs = specs(&typed, typed.output_outlets()?)?;
+        // 4. Optimise and prepare the execution plan.
+        let plan = typed
+            .into_optimized()
+            .context("optimising the graph")?
+            .into_runnable()
+            .context("preparing the execution plan")?;
+        Ok(Self {
+            plan,
+            inputs,
+            outputs,
+        })
+    }
+}
+
+impl Backend for TractModel {
+    fn inputs(&self) -> &[TensorSpec] {
+        &self.inputs
+    }
+
+    fn outputs(&self) -> &[TensorSpec] {
+        &self.outputs
+    }
+
+    fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String> {
+        let values: TVec<TValue> = inputs
+            .iter()
+            .map(|t| to_tract(t).map(|t| t.into_tvalue()))
+            .collect::<anyhow::Result<_>>()
+            .map_err(|e| format!("{e:#}"))?;
+        let outputs = self.plan.run(values).map_err(|e| format!("{e:#}"))?;
+        outputs
+            .iter()
+            .map(|t| from_tract(t).map_err(|e| format!("{e:#}")))
+            .collect()
+    }
+}
+
+fn input_index(model: &InferenceModel, name: &str) -> anyhow::Result<usize> {
+    let outlets = model.input_outlets()?;
+    if let Some(i) = outlets.iter().position(|o| model.node(o.node).name == name) {
+        return Ok(i);
+    }
+    let known: Vec<&str> = outlets.iter().map(|o| model.node(o.node).name.as_str()).collect();
+    bail!("the config declares input {name:?}, but the model's inputs are {known:?}")
+}
+
+fn specs(model: &TypedModel, outlets: &[OutletId]) -> anyhow::Result<Vec<TensorSpec>> {
+    outlets
+        .iter()
+        .map(|&outlet| {
+            let fact = model.outlet_fact(outlet)?;
+            let name = model
+                .outlet_label(outlet)
+                .unwrap_or(&model.node(outlet.node).name)
+                .to_owned();
+            let ty = element_type(fact.datum_type)
+                .with_context(|| format!("tensor {name:?}"))?;
+            let shape = fact.shape.iter().map(|d| d.to_usize().ok()).collect();
+            Ok(TensorSpec { name, ty, shape })
+        })
+        .collect()
+}
+
+fn datum_type(ty: ElementType) -> DatumType {
+    match ty {
+        ElementType::Fp32 => DatumType::F32,
+        ElementType::U8 => DatumType::U8,
+        ElementType::I32 => DatumType::I32,
+        ElementType::I64 => DatumType::I64,
+    }
+}
+
+fn element_type(dt: DatumType) -> anyhow::Result<ElementType> {
+    Ok(match dt {
+        DatumType::F32 => ElementType::Fp32,
+        DatumType::U8 => ElementType::U8,
+        DatumType::I32 => ElementType::I32,
+        DatumType::I64 => ElementType::I64,
+        other => bail!("element type {other:?} is not supported across the sandbox boundary"),
+    })
+}
+
+fn to_tract(t: &Tensor) -> anyhow::Result<tract_onnx::prelude::Tensor> {
+    fn decode<T: Datum + Copy, const N: usize>(
+        t: &Tensor,
+        from: fn([u8; N]) -> T,
+    ) -> anyhow::Result<tract_onnx::prelude::Tensor> {
+        let values: Vec<T> = t
+            .data
+            .chunks_exact(N)
+            .map(|b| from(b.try_into().expect("chunks_exact yields N bytes")))
+            .collect();
+        tract_onnx::prelude::Tensor::from_shape(&t.dims, &values)
+    }
+    match t.ty {
+        ElementType::Fp32 => decode(t, f32::from_le_bytes),
+        ElementType::U8 => decode(t, u8::from_le_bytes),
+        ElementType::I32 => decode(t, i32::from_le_bytes),
+        ElementType::I64 => decode(t, i64::from_le_bytes),
+    }
+}
+
+fn from_tract(t: &tract_onnx::prelude::Tensor) -> anyhow::Result<Tensor> {
+    let ty = element_type(t.datum_type())?;
+    let view = t.try_as_plain_ram()?;
+    let data: Vec<u8> = match ty {
+        ElementType::Fp32 => view.as_slice::<f32>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ElementType::U8 => view.as_slice::<u8>()?.to_vec(),
+        ElementType::I32 => view.as_slice::<i32>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ElementType::I64 => view.as_slice::<i64>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    };
+    Ok(Tensor {
+        dims: t.shape().to_vec(),
+        ty,
+        data,
+    })
+}

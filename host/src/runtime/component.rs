@@ -1,0 +1,111 @@
+//! Turning a `.wasm` file into something ready to instantiate, with errors that say what
+//! is wrong with the component rather than how the compiler noticed.
+//!
+//! Steps: check the binary is a component (not a core module), compile it, resolve its
+//! imports against the host's linker (every import must be one the host provides: WASI
+//! and `hybrid:inference`), then type-check its exports against the `pipeline` world.
+//! `hybrid check` runs the same steps and reports what it found.
+
+use wasmtime::Engine;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Linker};
+
+use super::bindings::PipelinePre;
+use super::state::RequestState;
+
+/// The WIT world every pipeline component must implement.
+pub const WORLD: &str = "hybrid:inference/pipeline@0.1.0";
+
+/// Why a component cannot serve as a pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum ComponentError {
+    /// The bytes are not WebAssembly at all.
+    #[error("not a WebAssembly binary (no `\\0asm` header)")]
+    NotWasm,
+    /// A core module was given where a component is needed.
+    #[error(
+        "this is a core WebAssembly module, not a component; build it for `wasm32-wasip2` \
+         (or wrap it with `wasm-tools component new`) so it implements {WORLD}"
+    )]
+    CoreModule,
+    /// The component is malformed or uses features the engine does not enable.
+    #[error("invalid component: {0}")]
+    Invalid(String),
+    /// The component needs imports the host does not provide.
+    #[error("the component imports something the host does not provide: {0}")]
+    Imports(String),
+    /// The component does not export what the world requires.
+    #[error("the component does not implement {WORLD}: {0}")]
+    Exports(String),
+}
+
+/// What `hybrid check` reports about a valid component.
+#[derive(Debug, Clone)]
+pub struct ComponentSummary {
+    /// Names of the component's imports.
+    pub imports: Vec<String>,
+    /// Names of the component's exports.
+    pub exports: Vec<String>,
+}
+
+/// A compiled component whose imports and exports match the `pipeline` world.
+pub struct Prepared {
+    /// Ready-to-instantiate handle, type-checked once.
+    pub pre: PipelinePre<RequestState>,
+    /// Imports and exports, for reports.
+    pub summary: ComponentSummary,
+}
+
+/// Compiles and type-checks `bytes` as a pipeline component.
+pub fn prepare(
+    engine: &Engine,
+    linker: &Linker<RequestState>,
+    bytes: &[u8],
+) -> Result<Prepared, ComponentError> {
+    classify(bytes)?;
+    let component =
+        Component::new(engine, bytes).map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
+    let ty = component.component_type();
+    let summary = ComponentSummary {
+        imports: ty.imports(engine).map(|(name, _)| name.to_owned()).collect(),
+        exports: ty.exports(engine).map(|(name, _)| name.to_owned()).collect(),
+    };
+    if !ty
+        .exports(engine)
+        .any(|(name, item)| name == "handle" && matches!(item.ty, ComponentItem::ComponentFunc(_)))
+    {
+        return Err(ComponentError::Exports(format!(
+            "it exports no function `handle` (its exports: [{}])",
+            summary.exports.join(", ")
+        )));
+    }
+    let instance_pre = linker
+        .instantiate_pre(&component)
+        .map_err(|e| ComponentError::Imports(format!("{e:#}")))?;
+    let pre = PipelinePre::new(instance_pre).map_err(|e| ComponentError::Exports(format!("{e:#}")))?;
+    Ok(Prepared { pre, summary })
+}
+
+/// Distinguishes components from core modules and non-wasm bytes by their header.
+fn classify(bytes: &[u8]) -> Result<(), ComponentError> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(ComponentError::NotWasm);
+    }
+    // Core modules carry version 1 and layer 0; components carry layer 1.
+    if bytes[6..8] == [0, 0] {
+        return Err(ComponentError::CoreModule);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_by_header() {
+        assert!(matches!(classify(b"hello world"), Err(ComponentError::NotWasm)));
+        assert!(matches!(classify(b"\0asm\x01\0\0\0"), Err(ComponentError::CoreModule)));
+        assert!(classify(b"\0asm\x0d\0\x01\0").is_ok());
+    }
+}

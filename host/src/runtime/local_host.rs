@@ -1,0 +1,139 @@
+//! The host side of the WIT `local` interface: guests run the box's models through it.
+//!
+//! Calls go to the shared [`ModelRegistry`], which validates every tensor before a backend
+//! sees it. Each successful run is recorded (model, version, time) so the request's
+//! routing record and metrics can say which model version answered and what it cost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::bindings::local::{self, ModelInfo, TensorSpec};
+use super::bindings::tensors::{NamedTensor, Tensor, TensorType};
+use crate::local::{self as models, ElementType, LocalError, ModelRegistry};
+
+/// One model run made during a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRunRecord {
+    /// Model name.
+    pub model: String,
+    /// Model version.
+    pub version: String,
+    /// Time spent running it.
+    pub elapsed: Duration,
+}
+
+/// Per-request context for `local`.
+pub struct LocalCtx {
+    models: Arc<ModelRegistry>,
+    /// Successful runs, in call order.
+    pub runs: Vec<ModelRunRecord>,
+}
+
+impl LocalCtx {
+    /// A context over the shared registry.
+    pub fn new(models: Arc<ModelRegistry>) -> Self {
+        Self {
+            models,
+            runs: Vec::new(),
+        }
+    }
+}
+
+impl local::Host for LocalCtx {
+    fn list_models(&mut self) -> Vec<ModelInfo> {
+        self.models
+            .list()
+            .map(|m| ModelInfo {
+                name: m.name.clone(),
+                version: m.version.clone(),
+                sha256: m.sha256.clone(),
+                inputs: m.inputs.iter().map(spec_to_wit).collect(),
+                outputs: m.outputs.iter().map(spec_to_wit).collect(),
+            })
+            .collect()
+    }
+
+    fn run(&mut self, model: String, inputs: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, local::Error> {
+        let inputs = inputs.into_iter().map(tensor_from_wit).collect::<Result<Vec<_>, _>>()?;
+        let run = self.models.run(&model, inputs).map_err(error_to_wit)?;
+        let version = self
+            .models
+            .get(&model)
+            .map(|m| m.info().version.clone())
+            .unwrap_or_default();
+        tracing::debug!(model = %model, elapsed_us = run.elapsed.as_micros() as u64, "local model run");
+        self.runs.push(ModelRunRecord {
+            model,
+            version,
+            elapsed: run.elapsed,
+        });
+        Ok(run.outputs.into_iter().map(tensor_to_wit).collect())
+    }
+}
+
+fn tensor_from_wit(t: NamedTensor) -> Result<models::NamedTensor, local::Error> {
+    let dims = t
+        .tensor
+        .dimensions
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| local::Error::ShapeMismatch(format!("input {:?}: dimension too large", t.name)))?;
+    Ok(models::NamedTensor {
+        name: t.name,
+        tensor: models::Tensor {
+            dims,
+            ty: type_from_wit(t.tensor.ty),
+            data: t.tensor.data,
+        },
+    })
+}
+
+fn tensor_to_wit(t: models::NamedTensor) -> NamedTensor {
+    NamedTensor {
+        name: t.name,
+        tensor: Tensor {
+            // Backends produce tensors that fit in guest memory only if each dimension
+            // fits u32; saturate rather than wrap so a bad size shows as a length error.
+            dimensions: t.tensor.dims.iter().map(|&d| u32::try_from(d).unwrap_or(u32::MAX)).collect(),
+            ty: type_to_wit(t.tensor.ty),
+            data: t.tensor.data,
+        },
+    }
+}
+
+fn spec_to_wit(s: &models::TensorSpec) -> TensorSpec {
+    TensorSpec {
+        name: s.name.clone(),
+        ty: type_to_wit(s.ty),
+        shape: s.shape.iter().map(|d| d.and_then(|n| u32::try_from(n).ok())).collect(),
+    }
+}
+
+fn type_from_wit(ty: TensorType) -> ElementType {
+    match ty {
+        TensorType::Fp32 => ElementType::Fp32,
+        TensorType::U8 => ElementType::U8,
+        TensorType::I32 => ElementType::I32,
+        TensorType::I64 => ElementType::I64,
+    }
+}
+
+fn type_to_wit(ty: ElementType) -> TensorType {
+    match ty {
+        ElementType::Fp32 => TensorType::Fp32,
+        ElementType::U8 => TensorType::U8,
+        ElementType::I32 => TensorType::I32,
+        ElementType::I64 => TensorType::I64,
+    }
+}
+
+fn error_to_wit(e: LocalError) -> local::Error {
+    match e {
+        LocalError::UnknownModel(m) => local::Error::UnknownModel(m),
+        LocalError::BadInputName(m) => local::Error::BadInputName(m),
+        LocalError::TypeMismatch(m) => local::Error::TypeMismatch(m),
+        LocalError::ShapeMismatch(m) => local::Error::ShapeMismatch(m),
+        LocalError::ExecutionFailed(m) => local::Error::ExecutionFailed(m),
+    }
+}

@@ -1,0 +1,97 @@
+//! The `hybrid` binary as users type it: `run`, `models`, `check` and their errors.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use hybrid_tests::{component, hybrid_bin, root};
+
+fn hybrid(args: &[&str]) -> Output {
+    Command::new(hybrid_bin()).args(args).current_dir(root()).output().expect("hybrid runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn run_prints_segments_and_the_routing_record() {
+    let out = hybrid(&["run", "--config", "hybrid.toml", "--pipeline", "voice-gate", "samples/generated/demo.wav"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["routing"]["route"], "local");
+    assert_eq!(v["routing"]["model_version"], "6.2.3");
+    assert_eq!(v["body"]["segments"].as_array().map(Vec::len), Some(3));
+    assert!(v["local_runs"][0]["calls"].as_u64() >= Some(1));
+}
+
+#[test]
+fn run_reports_a_rejected_request_on_stderr_with_a_failure_status() {
+    let empty = std::env::temp_dir().join(format!("hybrid-empty-{}.wav", std::process::id()));
+    std::fs::write(&empty, b"").expect("write");
+    let out = hybrid(&["run", "-c", "hybrid.toml", "-p", "voice-gate", empty.to_str().expect("utf8")]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("bad-request") && err.contains("empty body"), "{err}");
+    std::fs::remove_file(&empty).ok();
+}
+
+#[test]
+fn unknown_pipeline_and_missing_config_are_one_line_errors() {
+    let out = hybrid(&["run", "-c", "hybrid.toml", "-p", "nope", "samples/generated/demo.wav"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("configured pipelines: [voice-gate]"), "{}", text(&out.stderr));
+
+    let out = hybrid(&["models", "--config", "does-not-exist.toml"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.starts_with("error: cannot read config") && err.trim().lines().count() == 1, "{err}");
+}
+
+#[test]
+fn models_lists_silero_with_its_interface() {
+    let out = hybrid(&["models", "--config", "hybrid.toml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    assert!(listing.contains("silero-vad 6.2.3"), "{listing}");
+    assert!(listing.contains("speech_probs"), "{listing}");
+}
+
+#[test]
+fn check_accepts_the_voice_gate_component() {
+    let path = component("voice_gate");
+    let out = hybrid(&["check", path.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("implements hybrid:inference/pipeline@0.1.0"));
+}
+
+fn check_rejects(name: &str, bytes: &[u8], expected: &str) {
+    let path = std::env::temp_dir().join(format!("hybrid-check-{}-{name}.wasm", std::process::id()));
+    std::fs::write(&path, bytes).expect("write");
+    let out = hybrid(&["check", path.to_str().expect("utf8")]);
+    std::fs::remove_file(&path).ok();
+    assert!(!out.status.success(), "{name} was accepted");
+    let err = text(&out.stderr);
+    assert!(err.contains(expected), "{name}: {err}");
+}
+
+#[test]
+fn check_rejects_core_modules_and_components_missing_the_world() {
+    let core = wat::parse_str("(module (func (export \"handle\")))").expect("wat");
+    check_rejects("core", &core, "core WebAssembly module, not a component");
+
+    let empty = wat::parse_str("(component)").expect("wat");
+    check_rejects("empty", &empty, "exports no function `handle`");
+
+    let networked = wat::parse_str(
+        r#"(component
+             (import "evil:net/socket" (instance (export "connect" (func))))
+             (core module $m (func (export "h")))
+             (core instance $i (instantiate $m))
+             (func (export "handle") (canon lift (core func $i "h"))))"#,
+    )
+    .expect("wat");
+    check_rejects("networked", &networked, "evil:net/socket");
+
+    check_rejects("text", b"not wasm", "not a WebAssembly binary");
+    assert!(Path::new(&hybrid_bin()).exists());
+}

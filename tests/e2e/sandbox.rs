@@ -1,0 +1,97 @@
+//! Hostile and broken guests: traps, infinite loops, memory hogs and bad tensors each get
+//! an error naming the problem, and the host keeps serving afterwards.
+
+use std::sync::OnceLock;
+
+use hybrid::runtime::{PipelineError, Runtime};
+use hybrid_tests::{component, pipeline, request, runtime};
+
+const DEADLINE_MS: u64 = 300;
+const MEMORY_MIB: u64 = 32;
+
+fn rt() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| runtime(&[pipeline("test", component("test_pipeline"), DEADLINE_MS, MEMORY_MIB)]))
+}
+
+fn call(mode: &str) -> Result<hybrid::runtime::Outcome, PipelineError> {
+    rt().handle("test", &request(b"ping".to_vec(), "text/plain", &[("mode", mode)]))
+}
+
+/// After any failure the same runtime still serves a normal request.
+fn assert_still_serving() {
+    let outcome = call("echo").expect("echo after a failure");
+    assert_eq!(outcome.response.body, b"ping");
+}
+
+#[test]
+fn echo_round_trips_the_body() {
+    let outcome = call("echo").expect("echo");
+    assert_eq!(outcome.response.body, b"ping");
+    assert_eq!(outcome.response.content_type, "text/plain");
+    assert_eq!(outcome.response.routing.reason, "echo");
+}
+
+#[test]
+fn a_trapping_guest_reports_its_panic_message() {
+    let err = call("trap").expect_err("trap");
+    assert!(matches!(err, PipelineError::Trapped { .. }), "{err:?}");
+    assert_eq!(err.status(), 500);
+    assert!(err.to_string().contains("deliberate trap"), "{err}");
+    assert_still_serving();
+}
+
+#[test]
+fn a_looping_guest_is_stopped_at_its_deadline() {
+    let err = call("loop").expect_err("loop");
+    assert!(matches!(err, PipelineError::DeadlineExceeded { deadline_ms: DEADLINE_MS, .. }), "{err:?}");
+    assert_eq!(err.status(), 504);
+    assert!(err.to_string().contains("300 ms"), "{err}");
+    assert_still_serving();
+}
+
+#[test]
+fn a_guest_allocating_past_its_cap_is_stopped() {
+    let err = call("oom").expect_err("oom");
+    assert!(matches!(err, PipelineError::MemoryExceeded { cap_mib: MEMORY_MIB, .. }), "{err:?}");
+    assert!(err.to_string().contains("memory cap of 32 MiB"), "{err}");
+    assert_still_serving();
+}
+
+#[test]
+fn bad_tensors_from_a_guest_are_typed_errors_it_can_report() {
+    for (mode, case, detail) in [
+        ("bad-shape", "shape-mismatch", "[?, 576]"),
+        ("bad-type", "type-mismatch", "expected fp32, got i64"),
+        ("bad-bytes", "shape-mismatch", "got 10"),
+        ("unknown-model", "unknown-model", "no-such-model"),
+        ("missing-input", "bad-input-name", "\"c\" is missing"),
+    ] {
+        let err = call(mode).expect_err(mode);
+        let msg = err.to_string();
+        assert_eq!(err.status(), 502, "{mode}: {msg}");
+        assert!(msg.contains(case) && msg.contains(detail), "{mode}: {msg}");
+    }
+    assert_still_serving();
+}
+
+#[test]
+fn guests_see_the_models_the_host_loaded() {
+    let outcome = call("models").expect("models");
+    let models: serde_json::Value = serde_json::from_slice(&outcome.response.body).expect("JSON");
+    let text = models.to_string();
+    assert!(text.contains("silero-vad") && text.contains("6.2.3") && text.contains("speech_probs"), "{text}");
+}
+
+#[test]
+fn unknown_pipelines_list_the_known_ones() {
+    let err = rt().handle("nope", &request(vec![], "", &[])).expect_err("unknown");
+    assert_eq!(err.status(), 404);
+    assert_eq!(err.to_string(), "unknown pipeline \"nope\"; known pipelines: [test]");
+}
+
+#[test]
+fn unknown_modes_are_bad_requests() {
+    let err = call("fly").expect_err("unknown mode");
+    assert_eq!(err.status(), 400, "{err}");
+}
