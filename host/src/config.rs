@@ -206,7 +206,9 @@ impl Config {
     fn validate(&self) -> Result<(), String> {
         let rt = &self.runtime;
         if rt.max_instances == 0 || rt.max_memory_mib == 0 || rt.epoch_tick_ms == 0 {
-            return Err("runtime: max_instances, max_memory_mib and epoch_tick_ms must be > 0".into());
+            return Err(
+                "runtime: max_instances, max_memory_mib and epoch_tick_ms must be > 0".into(),
+            );
         }
         let mut names = HashSet::new();
         for m in &self.models {
@@ -229,7 +231,12 @@ impl Config {
             if !names.insert(&p.name) {
                 return Err(format!("pipeline {:?} is defined twice", p.name));
             }
-            if p.name.is_empty() || !p.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            if p.name.is_empty()
+                || !p
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
                 return Err(format!(
                     "pipeline name {:?} must be non-empty ASCII letters, digits, '-' or '_'",
                     p.name
@@ -276,8 +283,14 @@ mod tests {
             "#
         ))
         .expect("valid config");
-        assert_eq!(config.models[0].path, Path::new("/etc/hybrid/models/vad.onnx"));
-        assert_eq!(config.models[0].inputs[0].shape, vec![Dim::Symbol("N".into()), Dim::Fixed(576)]);
+        assert_eq!(
+            config.models[0].path,
+            Path::new("/etc/hybrid/models/vad.onnx")
+        );
+        assert_eq!(
+            config.models[0].inputs[0].shape,
+            vec![Dim::Symbol("N".into()), Dim::Fixed(576)]
+        );
         assert_eq!(config.pipelines[0].component, Path::new("/abs/voice.wasm"));
         assert_eq!(config.pipelines[0].deadline_ms, 10_000);
         assert_eq!(config.runtime.max_instances, 64);
@@ -296,15 +309,31 @@ mod tests {
 
     #[test]
     fn rejects_bad_checksums_types_and_unknown_fields() {
-        let bad_sha = "[[model]]\nname = \"m\"\nversion = \"1\"\npath = \"m.onnx\"\nsha256 = \"abc\"\n";
-        assert!(parse(bad_sha).expect_err("sha").to_string().contains("64 hex digits"));
+        let bad_sha =
+            "[[model]]\nname = \"m\"\nversion = \"1\"\npath = \"m.onnx\"\nsha256 = \"abc\"\n";
+        assert!(
+            parse(bad_sha)
+                .expect_err("sha")
+                .to_string()
+                .contains("64 hex digits")
+        );
 
         let bad_type = format!(
             "[[model]]\nname = \"m\"\nversion = \"1\"\npath = \"m.onnx\"\nsha256 = \"{SHA}\"\ninput = [{{ name = \"x\", type = \"f16\", shape = [1] }}]\n"
         );
-        assert!(parse(&bad_type).expect_err("type").to_string().contains("f16"));
+        assert!(
+            parse(&bad_type)
+                .expect_err("type")
+                .to_string()
+                .contains("f16")
+        );
 
         let typo = "[[pipeline]]\nname = \"a\"\ncomponnet = \"a.wasm\"\n";
-        assert!(parse(typo).expect_err("typo").to_string().contains("componnet"));
+        assert!(
+            parse(typo)
+                .expect_err("typo")
+                .to_string()
+                .contains("componnet")
+        );
     }
 }

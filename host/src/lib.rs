@@ -17,7 +17,9 @@
 //!   arguments and prints errors.
 
 #[cfg(target_endian = "big")]
-compile_error!("tensors cross the sandbox as little-endian bytes; big-endian hosts are not supported");
+compile_error!(
+    "tensors cross the sandbox as little-endian bytes; big-endian hosts are not supported"
+);
 
 pub mod cli;
 pub mod config;

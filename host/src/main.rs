@@ -37,7 +37,9 @@ fn main() -> ExitCode {
         .or_else(|| std::env::var("HYBRID_LOG").ok())
         .unwrap_or_else(|| "warn".to_owned());
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {

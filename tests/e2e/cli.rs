@@ -6,7 +6,11 @@ use std::process::{Command, Output};
 use hybrid_tests::{component, hybrid_bin, root};
 
 fn hybrid(args: &[&str]) -> Output {
-    Command::new(hybrid_bin()).args(args).current_dir(root()).output().expect("hybrid runs")
+    Command::new(hybrid_bin())
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("hybrid runs")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -15,7 +19,14 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn run_prints_segments_and_the_routing_record() {
-    let out = hybrid(&["run", "--config", "hybrid.toml", "--pipeline", "voice-gate", "samples/generated/demo.wav"]);
+    let out = hybrid(&[
+        "run",
+        "--config",
+        "hybrid.toml",
+        "--pipeline",
+        "voice-gate",
+        "samples/generated/demo.wav",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     assert_eq!(v["routing"]["route"], "local");
@@ -28,23 +39,47 @@ fn run_prints_segments_and_the_routing_record() {
 fn run_reports_a_rejected_request_on_stderr_with_a_failure_status() {
     let empty = std::env::temp_dir().join(format!("hybrid-empty-{}.wav", std::process::id()));
     std::fs::write(&empty, b"").expect("write");
-    let out = hybrid(&["run", "-c", "hybrid.toml", "-p", "voice-gate", empty.to_str().expect("utf8")]);
+    let out = hybrid(&[
+        "run",
+        "-c",
+        "hybrid.toml",
+        "-p",
+        "voice-gate",
+        empty.to_str().expect("utf8"),
+    ]);
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.contains("bad-request") && err.contains("empty body"), "{err}");
+    assert!(
+        err.contains("bad-request") && err.contains("empty body"),
+        "{err}"
+    );
     std::fs::remove_file(&empty).ok();
 }
 
 #[test]
 fn unknown_pipeline_and_missing_config_are_one_line_errors() {
-    let out = hybrid(&["run", "-c", "hybrid.toml", "-p", "nope", "samples/generated/demo.wav"]);
+    let out = hybrid(&[
+        "run",
+        "-c",
+        "hybrid.toml",
+        "-p",
+        "nope",
+        "samples/generated/demo.wav",
+    ]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("configured pipelines: [voice-gate]"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("configured pipelines: [voice-gate]"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = hybrid(&["models", "--config", "does-not-exist.toml"]);
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.starts_with("error: cannot read config") && err.trim().lines().count() == 1, "{err}");
+    assert!(
+        err.starts_with("error: cannot read config") && err.trim().lines().count() == 1,
+        "{err}"
+    );
 }
 
 #[test]
@@ -65,7 +100,8 @@ fn check_accepts_the_voice_gate_component() {
 }
 
 fn check_rejects(name: &str, bytes: &[u8], expected: &str) {
-    let path = std::env::temp_dir().join(format!("hybrid-check-{}-{name}.wasm", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("hybrid-check-{}-{name}.wasm", std::process::id()));
     std::fs::write(&path, bytes).expect("write");
     let out = hybrid(&["check", path.to_str().expect("utf8")]);
     std::fs::remove_file(&path).ok();

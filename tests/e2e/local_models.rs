@@ -20,8 +20,15 @@ fn state() -> Vec<NamedTensor> {
 fn silero_declares_its_inputs_and_outputs() {
     let registry = ModelRegistry::load(&[vad_model()]).expect("loads");
     let info = registry.list().next().expect("one model");
-    assert_eq!((info.name.as_str(), info.version.as_str()), ("silero-vad", "6.2.3"));
-    let inputs: Vec<_> = info.inputs.iter().map(|s| (s.name.as_str(), s.ty, s.shape.clone())).collect();
+    assert_eq!(
+        (info.name.as_str(), info.version.as_str()),
+        ("silero-vad", "6.2.3")
+    );
+    let inputs: Vec<_> = info
+        .inputs
+        .iter()
+        .map(|s| (s.name.as_str(), s.ty, s.shape.clone()))
+        .collect();
     assert_eq!(
         inputs,
         vec![
@@ -51,7 +58,9 @@ fn wrong_shapes_types_and_names_are_typed_errors() {
     let registry = ModelRegistry::load(&[vad_model()]).expect("loads");
     let mut short = state();
     short.push(zeros("input", vec![1, 100]));
-    assert!(matches!(registry.run("silero-vad", short), Err(LocalError::ShapeMismatch(m)) if m.contains("[?, 576]")));
+    assert!(
+        matches!(registry.run("silero-vad", short), Err(LocalError::ShapeMismatch(m)) if m.contains("[?, 576]"))
+    );
 
     let mut ints = state();
     ints.push(NamedTensor {
@@ -62,7 +71,9 @@ fn wrong_shapes_types_and_names_are_typed_errors() {
             data: vec![0; 576 * 8],
         },
     });
-    assert!(matches!(registry.run("silero-vad", ints), Err(LocalError::TypeMismatch(m)) if m.contains("expected fp32, got i64")));
+    assert!(
+        matches!(registry.run("silero-vad", ints), Err(LocalError::TypeMismatch(m)) if m.contains("expected fp32, got i64"))
+    );
 
     let err = registry.run("whisper", state()).expect_err("unknown model");
     assert!(matches!(err, LocalError::UnknownModel(m) if m.contains("loaded: [silero-vad]")));
@@ -79,7 +90,13 @@ fn a_model_file_with_the_wrong_checksum_is_refused() {
     let tampered = dir.join("tampered.onnx");
     std::fs::write(&tampered, &bytes).expect("write");
     model.path = tampered;
-    let err = ModelRegistry::load(&[model]).err().expect("refused").to_string();
-    assert!(err.contains("silero-vad") && err.contains("checksum mismatch"), "{err}");
+    let err = ModelRegistry::load(&[model])
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("silero-vad") && err.contains("checksum mismatch"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -11,11 +11,21 @@ const MEMORY_MIB: u64 = 32;
 
 fn rt() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
-    RT.get_or_init(|| runtime(&[pipeline("test", component("test_pipeline"), DEADLINE_MS, MEMORY_MIB)]))
+    RT.get_or_init(|| {
+        runtime(&[pipeline(
+            "test",
+            component("test_pipeline"),
+            DEADLINE_MS,
+            MEMORY_MIB,
+        )])
+    })
 }
 
 fn call(mode: &str) -> Result<hybrid::runtime::Outcome, PipelineError> {
-    rt().handle("test", &request(b"ping".to_vec(), "text/plain", &[("mode", mode)]))
+    rt().handle(
+        "test",
+        &request(b"ping".to_vec(), "text/plain", &[("mode", mode)]),
+    )
 }
 
 /// After any failure the same runtime still serves a normal request.
@@ -44,7 +54,16 @@ fn a_trapping_guest_reports_its_panic_message() {
 #[test]
 fn a_looping_guest_is_stopped_at_its_deadline() {
     let err = call("loop").expect_err("loop");
-    assert!(matches!(err, PipelineError::DeadlineExceeded { deadline_ms: DEADLINE_MS, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            PipelineError::DeadlineExceeded {
+                deadline_ms: DEADLINE_MS,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(err.status(), 504);
     assert!(err.to_string().contains("300 ms"), "{err}");
     assert_still_serving();
@@ -53,7 +72,16 @@ fn a_looping_guest_is_stopped_at_its_deadline() {
 #[test]
 fn a_guest_allocating_past_its_cap_is_stopped() {
     let err = call("oom").expect_err("oom");
-    assert!(matches!(err, PipelineError::MemoryExceeded { cap_mib: MEMORY_MIB, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            PipelineError::MemoryExceeded {
+                cap_mib: MEMORY_MIB,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("memory cap of 32 MiB"), "{err}");
     assert_still_serving();
 }
@@ -80,14 +108,22 @@ fn guests_see_the_models_the_host_loaded() {
     let outcome = call("models").expect("models");
     let models: serde_json::Value = serde_json::from_slice(&outcome.response.body).expect("JSON");
     let text = models.to_string();
-    assert!(text.contains("silero-vad") && text.contains("6.2.3") && text.contains("speech_probs"), "{text}");
+    assert!(
+        text.contains("silero-vad") && text.contains("6.2.3") && text.contains("speech_probs"),
+        "{text}"
+    );
 }
 
 #[test]
 fn unknown_pipelines_list_the_known_ones() {
-    let err = rt().handle("nope", &request(vec![], "", &[])).expect_err("unknown");
+    let err = rt()
+        .handle("nope", &request(vec![], "", &[]))
+        .expect_err("unknown");
     assert_eq!(err.status(), 404);
-    assert_eq!(err.to_string(), "unknown pipeline \"nope\"; known pipelines: [test]");
+    assert_eq!(
+        err.to_string(),
+        "unknown pipeline \"nope\"; known pipelines: [test]"
+    );
 }
 
 #[test]

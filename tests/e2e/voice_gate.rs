@@ -29,7 +29,12 @@ fn segments(v: &Value) -> Vec<(i64, i64)> {
         .as_array()
         .expect("segments array")
         .iter()
-        .map(|s| (s["start_ms"].as_i64().expect("start"), s["end_ms"].as_i64().expect("end")))
+        .map(|s| {
+            (
+                s["start_ms"].as_i64().expect("start"),
+                s["end_ms"].as_i64().expect("end"),
+            )
+        })
         .collect()
 }
 
@@ -37,10 +42,20 @@ fn assert_matches_truth(file: &str) {
     let outcome = gate(sample(file), &[]).unwrap_or_else(|e| panic!("{file}: {e}"));
     let found = segments(&json(&outcome));
     let expected = segments(&truth()[file]);
-    assert_eq!(found.len(), expected.len(), "{file}: found {found:?}, truth {expected:?}");
+    assert_eq!(
+        found.len(),
+        expected.len(),
+        "{file}: found {found:?}, truth {expected:?}"
+    );
     for ((fs, fe), (ts, te)) in found.iter().zip(&expected) {
-        assert!((fs - ts).abs() <= TOLERANCE_MS, "{file}: start {fs} vs true {ts}");
-        assert!((fe - te).abs() <= TOLERANCE_MS, "{file}: end {fe} vs true {te}");
+        assert!(
+            (fs - ts).abs() <= TOLERANCE_MS,
+            "{file}: start {fs} vs true {ts}"
+        );
+        assert!(
+            (fe - te).abs() <= TOLERANCE_MS,
+            "{file}: end {fe} vs true {te}"
+        );
     }
 }
 
@@ -65,7 +80,10 @@ fn silence_noise_and_hum_yield_no_segment() {
         let v = json(&outcome);
         assert_eq!(segments(&v), vec![], "{file}");
         assert_eq!(v["speech_ratio"].as_f64(), Some(0.0), "{file}");
-        assert_eq!(outcome.response.routing.reason, "no speech detected", "{file}");
+        assert_eq!(
+            outcome.response.routing.reason, "no speech detected",
+            "{file}"
+        );
     }
 }
 
@@ -74,9 +92,17 @@ fn the_routing_record_names_the_model_version_that_answered() {
     let outcome = gate(sample("speech-16k.wav"), &[]).expect("served");
     let routing = &outcome.response.routing;
     assert_eq!(routing.route, "local");
-    assert_eq!((routing.model.as_str(), routing.model_version.as_str()), ("silero-vad", "6.2.3"));
+    assert_eq!(
+        (routing.model.as_str(), routing.model_version.as_str()),
+        ("silero-vad", "6.2.3")
+    );
     assert!(!outcome.model_runs.is_empty());
-    assert!(outcome.model_runs.iter().all(|r| r.model == "silero-vad" && r.version == "6.2.3"));
+    assert!(
+        outcome
+            .model_runs
+            .iter()
+            .all(|r| r.model == "silero-vad" && r.version == "6.2.3")
+    );
 }
 
 #[test]
@@ -90,22 +116,36 @@ fn egress_counts_only_speech_when_gated() {
     let (start, end) = segments(&v)[0];
     // A 16 kHz 16-bit mono WAV of the segment: 44-byte header + 32 bytes per ms.
     let expected = 44 + 32 * (end - start) as u64;
-    assert!(speech.abs_diff(expected) <= 64, "speech_only {speech} vs {expected}");
+    assert!(
+        speech.abs_diff(expected) <= 64,
+        "speech_only {speech} vs {expected}"
+    );
     assert_eq!(v["egress_bytes"]["saved"].as_u64(), Some(all - speech));
 }
 
 #[test]
 fn parameters_change_the_decision() {
-    // A threshold no probability reaches finds nothing; a huge minimum speech length too.
-    let strict = json(&gate(sample("speech-16k.wav"), &[("threshold", "0.999")]).expect("served"));
-    let long = json(&gate(sample("speech-16k.wav"), &[("min_speech_ms", "60000")]).expect("served"));
+    let file = "speech-two-parts-16k.wav";
+    let default = segments(&json(&gate(sample(file), &[]).expect("served")));
+    assert_eq!(default.len(), 2);
+    // A minimum silence longer than the 1.5 s pause merges the two sentences.
+    let merged = segments(&json(
+        &gate(sample(file), &[("min_silence_ms", "2000")]).expect("served"),
+    ));
+    assert_eq!(merged.len(), 1, "{merged:?}");
+    assert!((merged[0].0 - default[0].0).abs() <= 1 && merged[0].1 >= default[1].1 - 1);
+    // Extra padding widens each segment by the difference in padding.
+    let padded = json(&gate(sample(file), &[("speech_pad_ms", "130")]).expect("served"));
+    let wide = segments(&padded);
+    assert_eq!(wide[0].0, default[0].0 - 100);
+    assert_eq!(padded["params"]["speech_pad_ms"].as_u64(), Some(130));
+    // Nothing is longer than a minute of speech.
+    let long = json(&gate(sample(file), &[("min_speech_ms", "60000")]).expect("served"));
     assert_eq!(segments(&long), vec![]);
-    assert!(segments(&strict).len() <= 1);
-    assert_eq!(strict["params"]["threshold"].as_f64(), Some(0.999));
 }
 
 fn rejected(result: Result<Outcome, PipelineError>) -> (u16, String) {
-    let err = result.err().expect("rejected");
+    let err = result.expect_err("rejected");
     (err.status(), err.to_string())
 }
 
@@ -149,7 +189,10 @@ fn unsupported_formats_say_what_is_accepted() {
         assert_eq!(status, 415, "{file}: {msg}");
         assert!(msg.contains(what), "{file}: {msg}");
     }
-    let (status, msg) = rejected(rt().handle("voice-gate", &request(sample("speech-16k.wav"), "image/png", &[])));
+    let (status, msg) = rejected(rt().handle(
+        "voice-gate",
+        &request(sample("speech-16k.wav"), "image/png", &[]),
+    ));
     assert_eq!(status, 415, "{msg}");
     assert!(msg.contains("image/png"), "{msg}");
 }

@@ -29,14 +29,20 @@ pub fn target_dir() -> PathBuf {
 }
 
 fn existing(path: PathBuf, made_by: &str) -> PathBuf {
-    assert!(path.exists(), "{} is missing: run `{made_by}` (or `just test`) first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `{made_by}` (or `just test`) first",
+        path.display()
+    );
     path
 }
 
 /// A guest component built from `guest/<crate>` (crate name with underscores).
 pub fn component(name: &str) -> PathBuf {
     existing(
-        target_dir().join("wasm32-wasip2/release").join(format!("{name}.wasm")),
+        target_dir()
+            .join("wasm32-wasip2/release")
+            .join(format!("{name}.wasm")),
         "just guests",
     )
 }
@@ -61,7 +67,11 @@ pub fn truth() -> serde_json::Value {
 /// The Silero VAD model as the default config declares it.
 pub fn vad_model() -> ModelConfig {
     let config = Config::load(&root().join("hybrid.toml")).expect("hybrid.toml loads");
-    let model = config.models.into_iter().find(|m| m.name == "silero-vad").expect("silero-vad configured");
+    let model = config
+        .models
+        .into_iter()
+        .find(|m| m.name == "silero-vad")
+        .expect("silero-vad configured");
     existing(model.path.clone(), "models/fetch");
     model
 }
@@ -76,7 +86,12 @@ pub fn fact(name: &str, ty: &str, shape: &[Dim]) -> InputFact {
 }
 
 /// A pipeline config for `component` with the given limits.
-pub fn pipeline(name: &str, component: PathBuf, deadline_ms: u64, memory_mib: u64) -> PipelineConfig {
+pub fn pipeline(
+    name: &str,
+    component: PathBuf,
+    deadline_ms: u64,
+    memory_mib: u64,
+) -> PipelineConfig {
     PipelineConfig {
         name: name.into(),
         component,
@@ -105,6 +120,9 @@ pub fn request(body: Vec<u8>, content_type: &str, metadata: &[(&str, &str)]) -> 
         id: "test".into(),
         content_type: content_type.into(),
         body,
-        metadata: metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        metadata: metadata
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     }
 }

@@ -10,7 +10,7 @@ use crate::imports::{Imports, LoadedModel};
 use crate::params::Params;
 use crate::report::{self, Egress, ModelRef, Report};
 use crate::resample::Resampler;
-use crate::segments;
+use crate::{refine, segments};
 use crate::{vad, wav};
 
 /// The rate the voice model expects.
@@ -70,7 +70,9 @@ pub fn handle(imports: &mut impl Imports, request: Request<'_>) -> Result<Answer
     let probs = vad::speech_probabilities(imports, &model.name, &audio)?;
     let model_ms = imports.now_ns().saturating_sub(started) / 1_000_000;
 
-    let segments = segments::speech_segments(&probs.probs, duration_ms, &params);
+    let mut segments = segments::detect(&probs.probs, duration_ms, &params);
+    refine::tighten(&mut segments, &audio);
+    segments::pad(&mut segments, duration_ms, u64::from(params.speech_pad_ms));
     let speech_ratio = report::speech_ratio(&segments, duration_ms);
     let reason = report::reason(&segments, speech_ratio);
     let egress_bytes = Egress::new(request.body.len(), &segments);
@@ -181,7 +183,7 @@ mod tests {
         assert_eq!(json["egress_bytes"]["all_audio"], body.len());
         assert_eq!(json["model"]["version"], "test-1");
         assert_eq!(json["params"]["threshold"], 0.5);
-        assert_eq!(answer.reason, "1 speech segment, 36% speech");
+        assert_eq!(answer.reason, "1 speech segment, 35% speech");
         assert_eq!(answer.model.name, "silero-vad");
         assert_eq!(host.logs.len(), 1);
         assert!(

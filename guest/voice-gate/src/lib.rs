@@ -13,6 +13,7 @@
 //! - [`frames`]: 576-sample model rows (64 samples of context + 512 new).
 //! - [`vad`]: batched model runs with the LSTM state carried between batches.
 //! - [`segments`]: probabilities to padded speech segments (silero's algorithm).
+//! - [`refine`]: segment edges tightened to where the signal's energy says speech is.
 //! - [`params`]: tuning parameters from request metadata.
 //! - [`report`]: the JSON body, egress bytes and routing reason.
 //! - [`tensor`], [`imports`]: the host interface as plain Rust, so all of the above runs
@@ -27,6 +28,7 @@ pub mod frames;
 pub mod gate;
 pub mod imports;
 pub mod params;
+pub mod refine;
 pub mod report;
 pub mod resample;
 pub mod segments;

@@ -34,8 +34,17 @@ impl Segment {
     }
 }
 
-/// Speech segments for `probs` (one per 32 ms chunk) of audio lasting `duration_ms`.
+/// Padded speech segments for `probs` (one per 32 ms chunk) of audio lasting
+/// `duration_ms`: [`detect`] then [`pad`].
 pub fn speech_segments(probs: &[f32], duration_ms: u64, params: &Params) -> Vec<Segment> {
+    let mut speeches = detect(probs, duration_ms, params);
+    pad(&mut speeches, duration_ms, u64::from(params.speech_pad_ms));
+    speeches
+}
+
+/// Unpadded speech segments for `probs` (one per 32 ms chunk) of audio lasting
+/// `duration_ms`.
+pub fn detect(probs: &[f32], duration_ms: u64, params: &Params) -> Vec<Segment> {
     let threshold = params.threshold;
     let neg_threshold = (threshold - HYSTERESIS).max(MIN_NEG_THRESHOLD);
     let min_speech = u64::from(params.min_speech_ms);
@@ -76,12 +85,11 @@ pub fn speech_segments(probs: &[f32], duration_ms: u64, params: &Params) -> Vec<
             end_ms: duration_ms,
         });
     }
-    pad(&mut speeches, duration_ms, u64::from(params.speech_pad_ms));
     speeches
 }
 
 /// Widens each segment by `pad_ms`, splitting gaps shorter than twice the pad.
-fn pad(speeches: &mut [Segment], duration_ms: u64, pad_ms: u64) {
+pub fn pad(speeches: &mut [Segment], duration_ms: u64, pad_ms: u64) {
     let n = speeches.len();
     for i in 0..n {
         if i == 0 {

@@ -24,8 +24,12 @@ pub struct CheckArgs {
 impl CheckArgs {
     /// Prints what the component imports and exports, or what it is missing (exit 1).
     pub fn execute(self) -> anyhow::Result<ExitCode> {
-        let bytes = std::fs::read(&self.component).with_context(|| format!("reading {:?}", self.component))?;
-        let runtime = Runtime::new(&RuntimeConfig::default(), Arc::new(ModelRegistry::default()))?;
+        let bytes = std::fs::read(&self.component)
+            .with_context(|| format!("reading {:?}", self.component))?;
+        let runtime = Runtime::new(
+            &RuntimeConfig::default(),
+            Arc::new(ModelRegistry::default()),
+        )?;
         match runtime.check_component(&bytes) {
             Ok(summary) => {
                 println!("ok: {} implements {WORLD}", self.component.display());

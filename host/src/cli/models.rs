@@ -46,7 +46,12 @@ impl ModelsArgs {
             println!("{} {} (sha256 {})", m.name, m.version, m.sha256);
             for (dir, specs) in [("in ", &m.inputs), ("out", &m.outputs)] {
                 for s in specs {
-                    println!("  {dir} {:<16} {:<5} {}", s.name, s.ty.to_string(), s.shape_string());
+                    println!(
+                        "  {dir} {:<16} {:<5} {}",
+                        s.name,
+                        s.ty.to_string(),
+                        s.shape_string()
+                    );
                 }
             }
         }

@@ -48,7 +48,8 @@ impl RunArgs {
                 known.join(", ")
             );
         }
-        let body = std::fs::read(&self.input).with_context(|| format!("reading input {:?}", self.input))?;
+        let body = std::fs::read(&self.input)
+            .with_context(|| format!("reading input {:?}", self.input))?;
         let runtime = Runtime::from_config(&config)?;
         let request = Request {
             id: runtime.new_request_id(),
@@ -59,7 +60,10 @@ impl RunArgs {
             metadata: self.params,
         };
         let outcome = runtime.handle(&self.pipeline, &request)?;
-        println!("{}", serde_json::to_string_pretty(&report(&self.pipeline, &request, &outcome))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report(&self.pipeline, &request, &outcome))?
+        );
         Ok(ExitCode::SUCCESS)
     }
 }
@@ -72,7 +76,12 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
 }
 
 fn guess_content_type(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("wav") => "audio/wav",
         Some("json") => "application/json",
         Some("txt") => "text/plain",
@@ -125,14 +134,17 @@ fn report(pipeline: &str, request: &Request, outcome: &Outcome) -> Value {
 /// JSON bodies are embedded as JSON, text as a string, anything else as base64.
 fn body_value(content_type: &str, body: &[u8]) -> (&'static str, Value) {
     let essence = content_type.split(';').next().unwrap_or("").trim();
-    if essence == "application/json" || essence.ends_with("+json") {
-        if let Ok(value) = serde_json::from_slice(body) {
-            return ("body", value);
-        }
+    if (essence == "application/json" || essence.ends_with("+json"))
+        && let Ok(value) = serde_json::from_slice(body)
+    {
+        return ("body", value);
     }
     match std::str::from_utf8(body) {
         Ok(text) => ("body", Value::String(text.to_owned())),
-        Err(_) => ("body_base64", json!(base64::engine::general_purpose::STANDARD.encode(body))),
+        Err(_) => (
+            "body_base64",
+            json!(base64::engine::general_purpose::STANDARD.encode(body)),
+        ),
     }
 }
 
@@ -142,7 +154,10 @@ mod tests {
 
     #[test]
     fn params_are_key_value_with_lower_case_keys() {
-        assert_eq!(parse_param("Threshold=0.6"), Ok(("threshold".into(), "0.6".into())));
+        assert_eq!(
+            parse_param("Threshold=0.6"),
+            Ok(("threshold".into(), "0.6".into()))
+        );
         assert_eq!(parse_param("a=b=c"), Ok(("a".into(), "b=c".into())));
         assert!(parse_param("novalue").is_err());
         assert!(parse_param("=x").is_err());
@@ -150,8 +165,14 @@ mod tests {
 
     #[test]
     fn bodies_are_shown_by_content_type() {
-        assert_eq!(body_value("application/json", b"{\"a\":1}"), ("body", json!({"a": 1})));
+        assert_eq!(
+            body_value("application/json", b"{\"a\":1}"),
+            ("body", json!({"a": 1}))
+        );
         assert_eq!(body_value("text/plain", b"hi"), ("body", json!("hi")));
-        assert_eq!(body_value("application/octet-stream", &[0xff, 0]), ("body_base64", json!("/wA=")));
+        assert_eq!(
+            body_value("application/octet-stream", &[0xff, 0]),
+            ("body_base64", json!("/wA="))
+        );
     }
 }

@@ -76,8 +76,13 @@ mod tests {
         verify(&path, &good.to_uppercase()).expect("matches");
         std::fs::write(&path, b"abd").expect("write");
         let err = verify(&path, good).expect_err("mismatch").to_string();
-        assert!(err.contains("checksum mismatch") && err.contains(good), "{err}");
-        let missing = verify(&dir.join("absent.onnx"), good).expect_err("missing").to_string();
+        assert!(
+            err.contains("checksum mismatch") && err.contains(good),
+            "{err}"
+        );
+        let missing = verify(&dir.join("absent.onnx"), good)
+            .expect_err("missing")
+            .to_string();
         assert!(missing.contains("cannot read"), "{missing}");
         std::fs::remove_dir_all(&dir).ok();
     }

@@ -140,9 +140,11 @@ impl ModelRegistry {
         let mut registry = Self::default();
         for config in configs {
             let started = Instant::now();
-            checksum::verify(&config.path, &config.sha256).map_err(|source| LoadError::Checksum {
-                name: config.name.clone(),
-                source,
+            checksum::verify(&config.path, &config.sha256).map_err(|source| {
+                LoadError::Checksum {
+                    name: config.name.clone(),
+                    source,
+                }
             })?;
             let backend = TractModel::load(config).map_err(|e| LoadError::Backend {
                 name: config.name.clone(),
@@ -238,7 +240,9 @@ fn order_inputs(info: &ModelInfo, inputs: Vec<NamedTensor>) -> Result<Vec<Tensor
         }
         info.inputs[i].check(&input.tensor).map_err(|p| match p {
             ShapeProblem::Type(m) => LocalError::TypeMismatch(format!("model {:?} {m}", info.name)),
-            ShapeProblem::Shape(m) => LocalError::ShapeMismatch(format!("model {:?} {m}", info.name)),
+            ShapeProblem::Shape(m) => {
+                LocalError::ShapeMismatch(format!("model {:?} {m}", info.name))
+            }
         })?;
         slots[i] = Some(input.tensor);
     }
@@ -247,7 +251,10 @@ fn order_inputs(info: &ModelInfo, inputs: Vec<NamedTensor>) -> Result<Vec<Tensor
         .zip(&info.inputs)
         .map(|(slot, spec)| {
             slot.ok_or_else(|| {
-                LocalError::BadInputName(format!("model {:?} input {:?} is missing", info.name, spec.name))
+                LocalError::BadInputName(format!(
+                    "model {:?} input {:?} is missing",
+                    info.name, spec.name
+                ))
             })
         })
         .collect()
@@ -294,7 +301,12 @@ mod tests {
 
     fn registry() -> ModelRegistry {
         let mut r = ModelRegistry::default();
-        r.insert(LocalModel::new("adder", "1.0", "00", Box::new(Adder::new())));
+        r.insert(LocalModel::new(
+            "adder",
+            "1.0",
+            "00",
+            Box::new(Adder::new()),
+        ));
         r
     }
 
@@ -308,7 +320,10 @@ mod tests {
     #[test]
     fn runs_with_inputs_in_any_order() {
         let run = registry()
-            .run("adder", vec![named("b", &[10.0, 20.0]), named("a", &[1.0, 2.0])])
+            .run(
+                "adder",
+                vec![named("b", &[10.0, 20.0]), named("a", &[1.0, 2.0])],
+            )
             .expect("run");
         assert_eq!(run.outputs[0].name, "sum");
         assert_eq!(run.outputs[0].tensor.to_f32(), Some(vec![11.0, 22.0]));
@@ -326,13 +341,20 @@ mod tests {
     #[test]
     fn missing_repeated_and_unknown_inputs_are_named() {
         let r = registry();
-        let missing = r.run("adder", vec![named("a", &[1.0, 2.0])]).expect_err("missing");
+        let missing = r
+            .run("adder", vec![named("a", &[1.0, 2.0])])
+            .expect_err("missing");
         assert!(matches!(missing, LocalError::BadInputName(m) if m.contains("\"b\" is missing")));
         let twice = r
-            .run("adder", vec![named("a", &[1.0, 2.0]), named("a", &[1.0, 2.0])])
+            .run(
+                "adder",
+                vec![named("a", &[1.0, 2.0]), named("a", &[1.0, 2.0])],
+            )
             .expect_err("twice");
         assert!(matches!(twice, LocalError::BadInputName(m) if m.contains("given twice")));
-        let unknown = r.run("adder", vec![named("z", &[1.0, 2.0])]).expect_err("unknown");
+        let unknown = r
+            .run("adder", vec![named("z", &[1.0, 2.0])])
+            .expect_err("unknown");
         assert!(matches!(unknown, LocalError::BadInputName(m) if m.contains("inputs are [a, b]")));
     }
 
@@ -343,8 +365,12 @@ mod tests {
             name: "a".into(),
             tensor: Tensor::from_f32(vec![1, 3], &[1.0, 2.0, 3.0]),
         };
-        let err = r.run("adder", vec![bad, named("b", &[1.0, 2.0])]).expect_err("shape");
-        assert!(matches!(err, LocalError::ShapeMismatch(m) if m.contains("expected shape [?, 2], got [1, 3]")));
+        let err = r
+            .run("adder", vec![bad, named("b", &[1.0, 2.0])])
+            .expect_err("shape");
+        assert!(
+            matches!(err, LocalError::ShapeMismatch(m) if m.contains("expected shape [?, 2], got [1, 3]"))
+        );
         let int = NamedTensor {
             name: "a".into(),
             tensor: Tensor {
@@ -353,7 +379,9 @@ mod tests {
                 data: vec![0; 8],
             },
         };
-        let err = r.run("adder", vec![int, named("b", &[1.0, 2.0])]).expect_err("type");
+        let err = r
+            .run("adder", vec![int, named("b", &[1.0, 2.0])])
+            .expect_err("type");
         assert!(matches!(err, LocalError::TypeMismatch(_)));
     }
 }

@@ -37,7 +37,9 @@ impl ElementType {
             "u8" => Ok(Self::U8),
             "i32" => Ok(Self::I32),
             "i64" => Ok(Self::I64),
-            other => Err(format!("unsupported element type {other:?}; expected fp32, u8, i32 or i64")),
+            other => Err(format!(
+                "unsupported element type {other:?}; expected fp32, u8, i32 or i64"
+            )),
         }
     }
 }
@@ -86,7 +88,9 @@ impl Tensor {
 
     /// The number of elements the dimensions describe, or `None` on overflow.
     pub fn element_count(&self) -> Option<usize> {
-        self.dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        self.dims
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
     }
 
     /// Checks that the byte length matches the dimensions and element type.
@@ -138,7 +142,11 @@ impl TensorSpec {
             )));
         }
         let fits = tensor.dims.len() == self.shape.len()
-            && self.shape.iter().zip(&tensor.dims).all(|(want, &got)| want.is_none_or(|w| w == got));
+            && self
+                .shape
+                .iter()
+                .zip(&tensor.dims)
+                .all(|(want, &got)| want.is_none_or(|w| w == got));
         if !fits {
             return Err(ShapeProblem::Shape(format!(
                 "input {:?}: expected shape {}, got {:?}",
@@ -196,7 +204,10 @@ mod tests {
         let Err(ShapeProblem::Shape(msg)) = spec().check(&t) else {
             panic!("expected a shape problem")
         };
-        assert_eq!(msg, "input \"input\": expected shape [?, 576], got [1, 100]");
+        assert_eq!(
+            msg,
+            "input \"input\": expected shape [?, 576], got [1, 100]"
+        );
     }
 
     #[test]
@@ -206,13 +217,17 @@ mod tests {
             ty: ElementType::I64,
             data: vec![0; 576 * 8],
         };
-        assert!(matches!(spec().check(&t), Err(ShapeProblem::Type(m)) if m.contains("expected fp32, got i64")));
+        assert!(
+            matches!(spec().check(&t), Err(ShapeProblem::Type(m)) if m.contains("expected fp32, got i64"))
+        );
         let short = Tensor {
             dims: vec![1, 576],
             ty: ElementType::Fp32,
             data: vec![0; 10],
         };
-        assert!(matches!(spec().check(&short), Err(ShapeProblem::Shape(m)) if m.contains("need 2304 bytes, got 10")));
+        assert!(
+            matches!(spec().check(&short), Err(ShapeProblem::Shape(m)) if m.contains("need 2304 bytes, got 10"))
+        );
     }
 
     #[test]

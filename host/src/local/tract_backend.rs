@@ -92,7 +92,10 @@ fn input_index(model: &InferenceModel, name: &str) -> anyhow::Result<usize> {
     if let Some(i) = outlets.iter().position(|o| model.node(o.node).name == name) {
         return Ok(i);
     }
-    let known: Vec<&str> = outlets.iter().map(|o| model.node(o.node).name.as_str()).collect();
+    let known: Vec<&str> = outlets
+        .iter()
+        .map(|o| model.node(o.node).name.as_str())
+        .collect();
     bail!("the config declares input {name:?}, but the model's inputs are {known:?}")
 }
 
@@ -105,8 +108,7 @@ fn specs(model: &TypedModel, outlets: &[OutletId]) -> anyhow::Result<Vec<TensorS
                 .outlet_label(outlet)
                 .unwrap_or(&model.node(outlet.node).name)
                 .to_owned();
-            let ty = element_type(fact.datum_type)
-                .with_context(|| format!("tensor {name:?}"))?;
+            let ty = element_type(fact.datum_type).with_context(|| format!("tensor {name:?}"))?;
             let shape = fact.shape.iter().map(|d| d.to_usize().ok()).collect();
             Ok(TensorSpec { name, ty, shape })
         })
@@ -156,10 +158,22 @@ fn from_tract(t: &tract_onnx::prelude::Tensor) -> anyhow::Result<Tensor> {
     let ty = element_type(t.datum_type())?;
     let view = t.try_as_plain_ram()?;
     let data: Vec<u8> = match ty {
-        ElementType::Fp32 => view.as_slice::<f32>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ElementType::Fp32 => view
+            .as_slice::<f32>()?
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
         ElementType::U8 => view.as_slice::<u8>()?.to_vec(),
-        ElementType::I32 => view.as_slice::<i32>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ElementType::I64 => view.as_slice::<i64>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ElementType::I32 => view
+            .as_slice::<i32>()?
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
+        ElementType::I64 => view
+            .as_slice::<i64>()?
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
     };
     Ok(Tensor {
         dims: t.shape().to_vec(),

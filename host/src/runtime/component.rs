@@ -67,8 +67,14 @@ pub fn prepare(
         Component::new(engine, bytes).map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
     let ty = component.component_type();
     let summary = ComponentSummary {
-        imports: ty.imports(engine).map(|(name, _)| name.to_owned()).collect(),
-        exports: ty.exports(engine).map(|(name, _)| name.to_owned()).collect(),
+        imports: ty
+            .imports(engine)
+            .map(|(name, _)| name.to_owned())
+            .collect(),
+        exports: ty
+            .exports(engine)
+            .map(|(name, _)| name.to_owned())
+            .collect(),
     };
     if !ty
         .exports(engine)
@@ -82,7 +88,8 @@ pub fn prepare(
     let instance_pre = linker
         .instantiate_pre(&component)
         .map_err(|e| ComponentError::Imports(format!("{e:#}")))?;
-    let pre = PipelinePre::new(instance_pre).map_err(|e| ComponentError::Exports(format!("{e:#}")))?;
+    let pre =
+        PipelinePre::new(instance_pre).map_err(|e| ComponentError::Exports(format!("{e:#}")))?;
     Ok(Prepared { pre, summary })
 }
 
@@ -104,8 +111,14 @@ mod tests {
 
     #[test]
     fn classifies_by_header() {
-        assert!(matches!(classify(b"hello world"), Err(ComponentError::NotWasm)));
-        assert!(matches!(classify(b"\0asm\x01\0\0\0"), Err(ComponentError::CoreModule)));
+        assert!(matches!(
+            classify(b"hello world"),
+            Err(ComponentError::NotWasm)
+        ));
+        assert!(matches!(
+            classify(b"\0asm\x01\0\0\0"),
+            Err(ComponentError::CoreModule)
+        ));
         assert!(classify(b"\0asm\x0d\0\x01\0").is_ok());
     }
 }

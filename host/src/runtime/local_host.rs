@@ -53,8 +53,15 @@ impl local::Host for LocalCtx {
             .collect()
     }
 
-    fn run(&mut self, model: String, inputs: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, local::Error> {
-        let inputs = inputs.into_iter().map(tensor_from_wit).collect::<Result<Vec<_>, _>>()?;
+    fn run(
+        &mut self,
+        model: String,
+        inputs: Vec<NamedTensor>,
+    ) -> Result<Vec<NamedTensor>, local::Error> {
+        let inputs = inputs
+            .into_iter()
+            .map(tensor_from_wit)
+            .collect::<Result<Vec<_>, _>>()?;
         let run = self.models.run(&model, inputs).map_err(error_to_wit)?;
         let version = self
             .models
@@ -78,7 +85,9 @@ fn tensor_from_wit(t: NamedTensor) -> Result<models::NamedTensor, local::Error> 
         .iter()
         .map(|&d| usize::try_from(d))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| local::Error::ShapeMismatch(format!("input {:?}: dimension too large", t.name)))?;
+        .map_err(|_| {
+            local::Error::ShapeMismatch(format!("input {:?}: dimension too large", t.name))
+        })?;
     Ok(models::NamedTensor {
         name: t.name,
         tensor: models::Tensor {
@@ -95,7 +104,12 @@ fn tensor_to_wit(t: models::NamedTensor) -> NamedTensor {
         tensor: Tensor {
             // Backends produce tensors that fit in guest memory only if each dimension
             // fits u32; saturate rather than wrap so a bad size shows as a length error.
-            dimensions: t.tensor.dims.iter().map(|&d| u32::try_from(d).unwrap_or(u32::MAX)).collect(),
+            dimensions: t
+                .tensor
+                .dims
+                .iter()
+                .map(|&d| u32::try_from(d).unwrap_or(u32::MAX))
+                .collect(),
             ty: type_to_wit(t.tensor.ty),
             data: t.tensor.data,
         },
@@ -106,7 +120,11 @@ fn spec_to_wit(s: &models::TensorSpec) -> TensorSpec {
     TensorSpec {
         name: s.name.clone(),
         ty: type_to_wit(s.ty),
-        shape: s.shape.iter().map(|d| d.and_then(|n| u32::try_from(n).ok())).collect(),
+        shape: s
+            .shape
+            .iter()
+            .map(|d| d.and_then(|n| u32::try_from(n).ok()))
+            .collect(),
     }
 }
 

@@ -219,16 +219,19 @@ impl Runtime {
     /// name. Requests already running keep the version they started with.
     pub fn load_pipeline(&self, config: &PipelineConfig) -> Result<(), RuntimeError> {
         let started = Instant::now();
-        let bytes = std::fs::read(&config.component).map_err(|source| RuntimeError::ReadComponent {
-            pipeline: config.name.clone(),
-            path: config.component.clone(),
-            source,
-        })?;
-        let prepared = self.prepare(&bytes).map_err(|source| RuntimeError::Component {
-            pipeline: config.name.clone(),
-            path: config.component.clone(),
-            source,
-        })?;
+        let bytes =
+            std::fs::read(&config.component).map_err(|source| RuntimeError::ReadComponent {
+                pipeline: config.name.clone(),
+                path: config.component.clone(),
+                source,
+            })?;
+        let prepared = self
+            .prepare(&bytes)
+            .map_err(|source| RuntimeError::Component {
+                pipeline: config.name.clone(),
+                path: config.component.clone(),
+                source,
+            })?;
         tracing::info!(
             pipeline = %config.name,
             bytes = bytes.len(),
@@ -286,7 +289,9 @@ impl Runtime {
     }
 
     fn read_pipelines(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Pipeline>>> {
-        self.pipelines.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.pipelines
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A new request id, unique within this process and unlikely to repeat across restarts.
@@ -345,7 +350,9 @@ impl Runtime {
     /// Epoch ticks that cover `deadline`, plus one for the partly elapsed current tick.
     fn deadline_ticks(&self, deadline: Duration) -> u64 {
         let tick = self.tick.as_nanos().max(1);
-        u64::try_from(deadline.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).saturating_add(1)
+        u64::try_from(deadline.as_nanos().div_ceil(tick))
+            .unwrap_or(u64::MAX)
+            .saturating_add(1)
     }
 }
 
@@ -360,7 +367,11 @@ fn link(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
 }
 
 /// Names the cause of a trap or instantiation failure.
-fn failure(store: &Store<RequestState>, config: &PipelineConfig, error: wasmtime::Error) -> PipelineError {
+fn failure(
+    store: &Store<RequestState>,
+    config: &PipelineConfig,
+    error: wasmtime::Error,
+) -> PipelineError {
     let pipeline = config.name.clone();
     if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         return PipelineError::DeadlineExceeded {

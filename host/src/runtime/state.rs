@@ -49,7 +49,9 @@ impl RequestState {
 
     /// What the guest wrote to stderr, lossily decoded and trimmed.
     pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents()).trim().to_owned()
+        String::from_utf8_lossy(&self.stderr.contents())
+            .trim()
+            .to_owned()
     }
 }
 
