@@ -7,7 +7,7 @@
 //! Loading validates everything a typo could break (duplicate names, zero limits, dangling
 //! paths are left to the loaders that open them, which name the file).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -95,6 +95,20 @@ pub struct ModelConfig {
     /// model's own declarations are used.
     #[serde(default, rename = "input")]
     pub inputs: Vec<InputFact>,
+    /// Files that ship with the model (a tokenizer's vocabulary, labels), by the name
+    /// guests ask for them with `local.asset`.
+    #[serde(default)]
+    pub assets: BTreeMap<String, AssetConfig>,
+}
+
+/// A file that ships with a model, checksummed like the model itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetConfig {
+    /// Path to the file.
+    pub path: PathBuf,
+    /// Expected lower-case hex SHA-256 of the file.
+    pub sha256: String,
 }
 
 /// The declared type and shape of one model input.
@@ -187,6 +201,9 @@ impl Config {
         })?;
         for model in &mut config.models {
             model.path = base.join(&model.path);
+            for asset in model.assets.values_mut() {
+                asset.path = base.join(&asset.path);
+            }
         }
         for pipeline in &mut config.pipelines {
             pipeline.component = base.join(&pipeline.component);
@@ -215,11 +232,20 @@ impl Config {
             if !names.insert(&m.name) {
                 return Err(format!("model {:?} is defined twice", m.name));
             }
-            if m.sha256.len() != 64 || !m.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(format!(
-                    "model {:?}: sha256 must be 64 hex digits, got {:?}",
-                    m.name, m.sha256
-                ));
+            let digests = std::iter::once(("", &m.sha256))
+                .chain(m.assets.iter().map(|(k, a)| (k.as_str(), &a.sha256)));
+            for (asset, sha) in digests {
+                if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    let what = if asset.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" asset {asset:?}")
+                    };
+                    return Err(format!(
+                        "model {:?}{what}: sha256 must be 64 hex digits, got {sha:?}",
+                        m.name
+                    ));
+                }
             }
             for input in &m.inputs {
                 crate::local::ElementType::parse(&input.ty)

@@ -11,7 +11,7 @@ mod checksum;
 mod tensor;
 mod tract_backend;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,6 +47,8 @@ pub struct ModelInfo {
     pub inputs: Vec<TensorSpec>,
     /// Declared outputs.
     pub outputs: Vec<TensorSpec>,
+    /// Names of the files that ship with the model.
+    pub assets: Vec<String>,
 }
 
 /// A failed model call (mirrors the WIT `local.error`).
@@ -96,6 +98,7 @@ pub enum LoadError {
 pub struct LocalModel {
     info: ModelInfo,
     backend: Box<dyn Backend>,
+    assets: BTreeMap<String, Arc<[u8]>>,
 }
 
 impl LocalModel {
@@ -107,8 +110,20 @@ impl LocalModel {
             sha256: sha256.to_owned(),
             inputs: backend.inputs().to_vec(),
             outputs: backend.outputs().to_vec(),
+            assets: Vec::new(),
         };
-        Self { info, backend }
+        Self {
+            info,
+            backend,
+            assets: BTreeMap::new(),
+        }
+    }
+
+    /// Attaches a file that ships with the model under `name`.
+    pub fn with_asset(mut self, name: &str, bytes: Arc<[u8]>) -> Self {
+        self.assets.insert(name.to_owned(), bytes);
+        self.info.assets = self.assets.keys().cloned().collect();
+        self
     }
 
     /// What guests see of this model.
@@ -157,12 +172,27 @@ impl ModelRegistry {
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "loaded local model"
             );
-            registry.insert(LocalModel::new(
+            let mut model = LocalModel::new(
                 &config.name,
                 &config.version,
                 &config.sha256.to_ascii_lowercase(),
                 Box::new(backend),
-            ));
+            );
+            for (asset, file) in &config.assets {
+                let checksum_err = |source| LoadError::Checksum {
+                    name: format!("{}/{asset}", config.name),
+                    source,
+                };
+                checksum::verify(&file.path, &file.sha256).map_err(checksum_err)?;
+                let bytes = std::fs::read(&file.path).map_err(|source| {
+                    checksum_err(ChecksumError::Read {
+                        path: file.path.clone(),
+                        source,
+                    })
+                })?;
+                model = model.with_asset(asset, bytes.into());
+            }
+            registry.insert(model);
         }
         Ok(registry)
     }
@@ -189,15 +219,30 @@ impl ModelRegistry {
         self.by_name.get(name).map(|&i| &self.models[i])
     }
 
+    /// The bytes of asset `name` of `model`.
+    pub fn asset(&self, model: &str, name: &str) -> Result<Arc<[u8]>, LocalError> {
+        let m = self.get(model).ok_or_else(|| self.unknown(model))?;
+        m.assets.get(name).cloned().ok_or_else(|| {
+            LocalError::BadInputName(format!(
+                "model {model:?} has no asset {name:?}; its assets are [{}]",
+                m.info.assets.join(", ")
+            ))
+        })
+    }
+
+    fn unknown(&self, model: &str) -> LocalError {
+        let known: Vec<&str> = self.models.iter().map(|m| m.info.name.as_str()).collect();
+        LocalError::UnknownModel(format!(
+            "no local model named {model:?}; loaded: [{}]",
+            known.join(", ")
+        ))
+    }
+
     /// Runs `model` on `inputs` (one per model input, any order) after checking names,
     /// types and shapes; returns outputs in the model's order.
     pub fn run(&self, model: &str, inputs: Vec<NamedTensor>) -> Result<ModelRun, LocalError> {
         let Some(model) = self.get(model) else {
-            let known: Vec<&str> = self.models.iter().map(|m| m.info.name.as_str()).collect();
-            return Err(LocalError::UnknownModel(format!(
-                "no local model named {model:?}; loaded: [{}]",
-                known.join(", ")
-            )));
+            return Err(self.unknown(model));
         };
         let ordered = order_inputs(&model.info, inputs)?;
         let started = Instant::now();

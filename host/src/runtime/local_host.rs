@@ -49,8 +49,16 @@ impl local::Host for LocalCtx {
                 sha256: m.sha256.clone(),
                 inputs: m.inputs.iter().map(spec_to_wit).collect(),
                 outputs: m.outputs.iter().map(spec_to_wit).collect(),
+                assets: m.assets.clone(),
             })
             .collect()
+    }
+
+    fn asset(&mut self, model: String, name: String) -> Result<Vec<u8>, local::Error> {
+        self.models
+            .asset(&model, &name)
+            .map(|bytes| bytes.to_vec())
+            .map_err(error_to_wit)
     }
 
     fn run(

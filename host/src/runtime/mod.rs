@@ -7,7 +7,7 @@
 //!    requests already holding the old one);
 //! 2. create a `Store` with the request's contexts, its memory cap and epoch deadline;
 //! 3. instantiate from the pipeline's `InstancePre` (pooled memory: microseconds);
-//! 4. call `handle`, then translate traps into [`PipelineError`]s that name the cause
+//! 4. call `handle` (see [`PipelineInstance`]), then translate traps into [`PipelineError`]s that name the cause
 //!    (deadline, memory cap, panic message) and read back the model runs the guest made.
 
 mod bindings;
@@ -307,43 +307,44 @@ impl Runtime {
     /// Serves one request on pipeline `name` in a fresh sandbox.
     pub fn handle(&self, name: &str, request: &Request) -> Result<Outcome, PipelineError> {
         let started = Instant::now();
+        let mut instance = self.instantiate(name, &request.id)?;
+        let instantiated = Instant::now();
+        let mut outcome = instance.handle(request)?;
+        outcome.timings.instantiate = instantiated - started;
+        outcome.timings.total = started.elapsed();
+        Ok(outcome)
+    }
+
+    /// A sandbox of pipeline `name` that can serve several requests in turn (batch
+    /// work, benchmarks). Its store, memory and state persist between calls; each call
+    /// gets the pipeline's full deadline again. `request_id` tags its log lines.
+    pub fn instantiate(
+        &self,
+        name: &str,
+        request_id: &str,
+    ) -> Result<PipelineInstance, PipelineError> {
         let pipeline = self.pipeline(name)?;
         let config = &pipeline.config;
         let state = RequestState::new(
             LocalCtx::new(self.models.clone()),
-            LogCtx::new(&config.name, &request.id),
-            ClockCtx::new(started + config.deadline()),
+            LogCtx::new(&config.name, request_id),
+            ClockCtx::new(Instant::now() + config.deadline()),
             config.memory_bytes(),
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(self.deadline_ticks(config.deadline()));
-
-        let instance = pipeline
+        let deadline_ticks = self.deadline_ticks(config.deadline());
+        store.set_epoch_deadline(deadline_ticks);
+        let bindings = pipeline
             .pre
             .instantiate(&mut store)
             .map_err(|e| failure(&store, config, e))?;
-        let instantiated = Instant::now();
-        let result = instance
-            .call_handle(&mut store, request)
-            .map_err(|e| failure(&store, config, e))?;
-        let finished = Instant::now();
-
-        let state = store.into_data();
-        if state.log.dropped > 0 {
-            tracing::warn!(pipeline = %config.name, request_id = %request.id, dropped = state.log.dropped, "guest log lines dropped");
-        }
-        let response = result.map_err(|e| rejected(config, e))?;
-        let model_runs = state.local.runs;
-        Ok(Outcome {
-            timings: Timings {
-                instantiate: instantiated - started,
-                handle: finished - instantiated,
-                local_models: model_runs.iter().map(|r| r.elapsed).sum(),
-                total: finished - started,
-            },
-            response,
-            model_runs,
+        Ok(PipelineInstance {
+            store,
+            bindings,
+            pipeline,
+            deadline_ticks,
+            poisoned: false,
         })
     }
 
@@ -353,6 +354,57 @@ impl Runtime {
         u64::try_from(deadline.as_nanos().div_ceil(tick))
             .unwrap_or(u64::MAX)
             .saturating_add(1)
+    }
+}
+
+/// A live instance of a pipeline's component. After a trap it is poisoned: the guest's
+/// state is unknown, so further calls are refused.
+pub struct PipelineInstance {
+    store: Store<RequestState>,
+    bindings: bindings::Pipeline,
+    pipeline: Arc<Pipeline>,
+    deadline_ticks: u64,
+    poisoned: bool,
+}
+
+impl PipelineInstance {
+    /// Calls the guest's `handle` with a fresh deadline.
+    pub fn handle(&mut self, request: &Request) -> Result<Outcome, PipelineError> {
+        let config = &self.pipeline.config;
+        if self.poisoned {
+            return Err(PipelineError::Trapped {
+                pipeline: config.name.clone(),
+                message: "this instance trapped earlier and cannot serve again".into(),
+            });
+        }
+        let started = Instant::now();
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        self.store.data_mut().clock = ClockCtx::new(started + config.deadline());
+        let result = self
+            .bindings
+            .call_handle(&mut self.store, request)
+            .map_err(|e| {
+                self.poisoned = true;
+                failure(&self.store, config, e)
+            })?;
+        let finished = Instant::now();
+        let state = self.store.data_mut();
+        if state.log.dropped > 0 {
+            tracing::warn!(pipeline = %config.name, request_id = %request.id, dropped = state.log.dropped, "guest log lines dropped");
+            state.log.dropped = 0;
+        }
+        let model_runs = std::mem::take(&mut state.local.runs);
+        let response = result.map_err(|e| rejected(config, e))?;
+        Ok(Outcome {
+            timings: Timings {
+                instantiate: Duration::ZERO,
+                handle: finished - started,
+                local_models: model_runs.iter().map(|r| r.elapsed).sum(),
+                total: finished - started,
+            },
+            response,
+            model_runs,
+        })
     }
 }
 
