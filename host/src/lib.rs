@@ -24,4 +24,5 @@ compile_error!(
 pub mod cli;
 pub mod config;
 pub mod local;
+pub mod remote;
 pub mod runtime;

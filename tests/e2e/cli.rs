@@ -68,7 +68,7 @@ fn unknown_pipeline_and_missing_config_are_one_line_errors() {
     ]);
     assert!(!out.status.success());
     assert!(
-        text(&out.stderr).contains("configured pipelines: [voice-gate]"),
+        text(&out.stderr).contains("configured pipelines: [voice-gate"),
         "{}",
         text(&out.stderr)
     );

@@ -9,12 +9,12 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, thiserror::Error)]
 pub enum ChecksumError {
     /// The file could not be opened or read.
-    #[error("cannot read {path:?}: {source}")]
+    #[error("cannot read {path:?}: {error}")]
     Read {
         /// The model file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file's digest differs from the configured one.
     #[error("checksum mismatch for {path:?}: expected sha256 {expected}, file has {actual}")]
@@ -30,9 +30,9 @@ pub enum ChecksumError {
 
 /// Lower-case hex SHA-256 of the file at `path`, read in chunks.
 pub fn sha256_file(path: &Path) -> Result<String, ChecksumError> {
-    let read_err = |source| ChecksumError::Read {
+    let read_err = |error| ChecksumError::Read {
         path: path.to_owned(),
-        source,
+        error,
     };
     let mut file = std::fs::File::open(path).map_err(read_err)?;
     let mut hasher = Sha256::new();

@@ -75,12 +75,12 @@ pub enum LocalError {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file's checksum is wrong or the file cannot be read.
-    #[error("model {name:?}: {source}")]
+    #[error("model {name:?}: {error}")]
     Checksum {
         /// The model's configured name.
         name: String,
         /// What went wrong.
-        source: ChecksumError,
+        error: ChecksumError,
     },
     /// The backend could not parse or optimise the model.
     #[error("model {name:?}: cannot load {path:?}: {message}")]
@@ -155,10 +155,10 @@ impl ModelRegistry {
         let mut registry = Self::default();
         for config in configs {
             let started = Instant::now();
-            checksum::verify(&config.path, &config.sha256).map_err(|source| {
+            checksum::verify(&config.path, &config.sha256).map_err(|error| {
                 LoadError::Checksum {
                     name: config.name.clone(),
-                    source,
+                    error,
                 }
             })?;
             let backend = TractModel::load(config).map_err(|e| LoadError::Backend {
@@ -179,15 +179,15 @@ impl ModelRegistry {
                 Box::new(backend),
             );
             for (asset, file) in &config.assets {
-                let checksum_err = |source| LoadError::Checksum {
+                let checksum_err = |error| LoadError::Checksum {
                     name: format!("{}/{asset}", config.name),
-                    source,
+                    error,
                 };
                 checksum::verify(&file.path, &file.sha256).map_err(checksum_err)?;
-                let bytes = std::fs::read(&file.path).map_err(|source| {
+                let bytes = std::fs::read(&file.path).map_err(|error| {
                     checksum_err(ChecksumError::Read {
                         path: file.path.clone(),
-                        source,
+                        error,
                     })
                 })?;
                 model = model.with_asset(asset, bytes.into());

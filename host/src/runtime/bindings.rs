@@ -11,4 +11,4 @@ wasmtime::component::bindgen!({
     world: "pipeline",
 });
 
-pub use self::hybrid::inference::{clock, local, log, messages, tensors};
+pub use self::hybrid::inference::{clock, local, log, messages, remote, signals, tensors};

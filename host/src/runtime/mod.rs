@@ -14,8 +14,13 @@ mod bindings;
 mod clock_host;
 mod component;
 mod engine;
+mod error;
+mod instance;
+mod load;
 mod local_host;
 mod log_host;
+mod remote_host;
+mod signals_host;
 mod state;
 
 use std::collections::HashMap;
@@ -25,18 +30,25 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{Engine, Store};
 
 pub use bindings::messages::{Error as GuestError, Request, Response, Routing};
 pub use component::{ComponentError, ComponentSummary, WORLD};
+pub use error::PipelineError;
+pub use instance::PipelineInstance;
+pub use load::{Load, LoadSnapshot};
 pub use local_host::ModelRunRecord;
 
 use crate::config::{Config, PipelineConfig, RuntimeConfig};
 use crate::local::{LoadError, ModelRegistry};
+use crate::remote::{CallRecord, FailedCall, Remote, SetupError};
 use bindings::PipelinePre;
 use clock_host::ClockCtx;
+use error::failure;
 use local_host::LocalCtx;
 use log_host::LogCtx;
+use remote_host::RemoteCtx;
+use signals_host::SignalsCtx;
 use state::RequestState;
 
 /// The runtime could not start or a pipeline could not be loaded.
@@ -48,100 +60,29 @@ pub enum RuntimeError {
     /// A local model failed to load.
     #[error(transparent)]
     Model(#[from] LoadError),
+    /// A serverless endpoint could not be set up.
+    #[error(transparent)]
+    Remote(#[from] SetupError),
     /// A component file could not be read.
-    #[error("pipeline {pipeline:?}: cannot read component {path:?}: {source}")]
+    #[error("pipeline {pipeline:?}: cannot read component {path:?}: {error}")]
     ReadComponent {
         /// The pipeline.
         pipeline: String,
         /// The component file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A component is not a valid pipeline.
-    #[error("pipeline {pipeline:?}: component {path:?}: {source}")]
+    #[error("pipeline {pipeline:?}: component {path:?}: {error}")]
     Component {
         /// The pipeline.
         pipeline: String,
         /// The component file.
         path: PathBuf,
         /// What is wrong with it.
-        source: ComponentError,
+        error: ComponentError,
     },
-}
-
-/// A request could not be served. Every case names the pipeline's problem in words a
-/// client can act on; [`PipelineError::status`] gives the matching HTTP status.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum PipelineError {
-    /// No pipeline of that name is loaded.
-    #[error("unknown pipeline {name:?}; known pipelines: [{}]", known.join(", "))]
-    UnknownPipeline {
-        /// The name asked for.
-        name: String,
-        /// The loaded pipelines.
-        known: Vec<String>,
-    },
-    /// The guest answered with an error (the WIT `messages.error`).
-    #[error("pipeline {pipeline:?} rejected the request ({kind}): {message}")]
-    Rejected {
-        /// The pipeline.
-        pipeline: String,
-        /// `bad-request`, `unsupported`, `upstream` or `internal`.
-        kind: &'static str,
-        /// The guest's message.
-        message: String,
-    },
-    /// The guest ran past its deadline and was stopped.
-    #[error("pipeline {pipeline:?} exceeded its deadline of {deadline_ms} ms and was stopped")]
-    DeadlineExceeded {
-        /// The pipeline.
-        pipeline: String,
-        /// The configured deadline.
-        deadline_ms: u64,
-    },
-    /// The guest tried to grow its memory past its cap and then failed.
-    #[error("pipeline {pipeline:?} exceeded its memory cap of {cap_mib} MiB and was stopped")]
-    MemoryExceeded {
-        /// The pipeline.
-        pipeline: String,
-        /// The configured cap.
-        cap_mib: u64,
-    },
-    /// The guest trapped (a panic, an out-of-bounds access, ...).
-    #[error("pipeline {pipeline:?} crashed: {message}")]
-    Trapped {
-        /// The pipeline.
-        pipeline: String,
-        /// The trap, with the guest's panic message when it printed one.
-        message: String,
-    },
-    /// Every instance slot is in use.
-    #[error("no free instance slot for pipeline {pipeline:?}: {message}")]
-    Overloaded {
-        /// The pipeline.
-        pipeline: String,
-        /// The allocator's explanation.
-        message: String,
-    },
-}
-
-impl PipelineError {
-    /// The HTTP status this error maps to.
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::UnknownPipeline { .. } => 404,
-            Self::Rejected { kind, .. } => match *kind {
-                "bad-request" => 400,
-                "unsupported" => 415,
-                "upstream" => 502,
-                _ => 500,
-            },
-            Self::DeadlineExceeded { .. } => 504,
-            Self::MemoryExceeded { .. } | Self::Trapped { .. } => 500,
-            Self::Overloaded { .. } => 503,
-        }
-    }
 }
 
 /// How long each stage of a request took.
@@ -164,6 +105,10 @@ pub struct Outcome {
     pub response: Response,
     /// Local model runs made while serving it.
     pub model_runs: Vec<ModelRunRecord>,
+    /// Successful serverless calls made while serving it.
+    pub remote_calls: Vec<CallRecord>,
+    /// Failed serverless calls made while serving it.
+    pub remote_failures: Vec<FailedCall>,
     /// Stage timings.
     pub timings: Timings,
 }
@@ -182,6 +127,8 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<RequestState>,
     models: Arc<ModelRegistry>,
+    remote: Arc<Remote>,
+    load: Arc<Load>,
     pipelines: RwLock<HashMap<String, Arc<Pipeline>>>,
     tick: Duration,
     next_id: AtomicU64,
@@ -189,8 +136,18 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Starts an engine with `config`'s limits over already-loaded models.
+    /// Starts an engine with `config`'s limits over already-loaded models and no
+    /// serverless endpoints.
     pub fn new(config: &RuntimeConfig, models: Arc<ModelRegistry>) -> Result<Self, RuntimeError> {
+        Self::with_remote(config, models, Arc::new(Remote::none()))
+    }
+
+    /// Starts an engine with `config`'s limits over already-loaded models and endpoints.
+    pub fn with_remote(
+        config: &RuntimeConfig,
+        models: Arc<ModelRegistry>,
+        remote: Arc<Remote>,
+    ) -> Result<Self, RuntimeError> {
         let engine = engine::build(config).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let linker = link(&engine).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let tick = Duration::from_millis(config.epoch_tick_ms);
@@ -199,6 +156,8 @@ impl Runtime {
             engine,
             linker,
             models,
+            remote,
+            load: Arc::new(Load::new(config.max_instances)),
             pipelines: RwLock::new(HashMap::new()),
             tick,
             next_id: AtomicU64::new(0),
@@ -208,7 +167,8 @@ impl Runtime {
     /// Loads the models and every pipeline of `config`.
     pub fn from_config(config: &Config) -> Result<Self, RuntimeError> {
         let models = Arc::new(ModelRegistry::load(&config.models)?);
-        let runtime = Self::new(&config.runtime, models)?;
+        let remote = Arc::new(Remote::from_config(&config.endpoints, &config.budget)?);
+        let runtime = Self::with_remote(&config.runtime, models, remote)?;
         for pipeline in &config.pipelines {
             runtime.load_pipeline(pipeline)?;
         }
@@ -220,17 +180,17 @@ impl Runtime {
     pub fn load_pipeline(&self, config: &PipelineConfig) -> Result<(), RuntimeError> {
         let started = Instant::now();
         let bytes =
-            std::fs::read(&config.component).map_err(|source| RuntimeError::ReadComponent {
+            std::fs::read(&config.component).map_err(|error| RuntimeError::ReadComponent {
                 pipeline: config.name.clone(),
                 path: config.component.clone(),
-                source,
+                error,
             })?;
         let prepared = self
             .prepare(&bytes)
-            .map_err(|source| RuntimeError::Component {
+            .map_err(|error| RuntimeError::Component {
                 pipeline: config.name.clone(),
                 path: config.component.clone(),
-                source,
+                error,
             })?;
         tracing::info!(
             pipeline = %config.name,
@@ -263,6 +223,16 @@ impl Runtime {
     /// The local models.
     pub fn models(&self) -> &Arc<ModelRegistry> {
         &self.models
+    }
+
+    /// The serverless endpoints.
+    pub fn remote(&self) -> &Arc<Remote> {
+        &self.remote
+    }
+
+    /// The box's load counters.
+    pub fn load(&self) -> &Arc<Load> {
+        &self.load
     }
 
     /// The wasmtime engine (for benchmarks and tools).
@@ -307,6 +277,7 @@ impl Runtime {
     /// Serves one request on pipeline `name` in a fresh sandbox.
     pub fn handle(&self, name: &str, request: &Request) -> Result<Outcome, PipelineError> {
         let started = Instant::now();
+        let _in_flight = self.load.enter();
         let mut instance = self.instantiate(name, &request.id)?;
         let instantiated = Instant::now();
         let mut outcome = instance.handle(request)?;
@@ -325,12 +296,13 @@ impl Runtime {
     ) -> Result<PipelineInstance, PipelineError> {
         let pipeline = self.pipeline(name)?;
         let config = &pipeline.config;
-        let state = RequestState::new(
-            LocalCtx::new(self.models.clone()),
-            LogCtx::new(&config.name, request_id),
-            ClockCtx::new(Instant::now() + config.deadline()),
-            config.memory_bytes(),
-        );
+        let deadline = Instant::now() + config.deadline();
+        let mut state = RequestState::new(config.memory_bytes());
+        state.local = LocalCtx::new(self.models.clone());
+        state.remote = RemoteCtx::new(self.remote.clone(), request_id, deadline);
+        state.signals = SignalsCtx::new(self.remote.clone(), self.load.clone());
+        state.log = LogCtx::new(&config.name, request_id);
+        state.clock = ClockCtx::new(deadline);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         let deadline_ticks = self.deadline_ticks(config.deadline());
@@ -339,13 +311,13 @@ impl Runtime {
             .pre
             .instantiate(&mut store)
             .map_err(|e| failure(&store, config, e))?;
-        Ok(PipelineInstance {
+        Ok(PipelineInstance::new(
             store,
             bindings,
             pipeline,
             deadline_ticks,
-            poisoned: false,
-        })
+            self.load.clone(),
+        ))
     }
 
     /// Epoch ticks that cover `deadline`, plus one for the partly elapsed current tick.
@@ -357,57 +329,6 @@ impl Runtime {
     }
 }
 
-/// A live instance of a pipeline's component. After a trap it is poisoned: the guest's
-/// state is unknown, so further calls are refused.
-pub struct PipelineInstance {
-    store: Store<RequestState>,
-    bindings: bindings::Pipeline,
-    pipeline: Arc<Pipeline>,
-    deadline_ticks: u64,
-    poisoned: bool,
-}
-
-impl PipelineInstance {
-    /// Calls the guest's `handle` with a fresh deadline.
-    pub fn handle(&mut self, request: &Request) -> Result<Outcome, PipelineError> {
-        let config = &self.pipeline.config;
-        if self.poisoned {
-            return Err(PipelineError::Trapped {
-                pipeline: config.name.clone(),
-                message: "this instance trapped earlier and cannot serve again".into(),
-            });
-        }
-        let started = Instant::now();
-        self.store.set_epoch_deadline(self.deadline_ticks);
-        self.store.data_mut().clock = ClockCtx::new(started + config.deadline());
-        let result = self
-            .bindings
-            .call_handle(&mut self.store, request)
-            .map_err(|e| {
-                self.poisoned = true;
-                failure(&self.store, config, e)
-            })?;
-        let finished = Instant::now();
-        let state = self.store.data_mut();
-        if state.log.dropped > 0 {
-            tracing::warn!(pipeline = %config.name, request_id = %request.id, dropped = state.log.dropped, "guest log lines dropped");
-            state.log.dropped = 0;
-        }
-        let model_runs = std::mem::take(&mut state.local.runs);
-        let response = result.map_err(|e| rejected(config, e))?;
-        Ok(Outcome {
-            timings: Timings {
-                instantiate: Duration::ZERO,
-                handle: finished - started,
-                local_models: model_runs.iter().map(|r| r.elapsed).sum(),
-                total: finished - started,
-            },
-            response,
-            model_runs,
-        })
-    }
-}
-
 /// The linker every pipeline is resolved against: WASI (empty context) and our world.
 fn link(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
     let mut linker: Linker<RequestState> = Linker::new(engine);
@@ -415,57 +336,7 @@ fn link(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
     bindings::local::add_to_linker::<_, HasSelf<LocalCtx>>(&mut linker, |s| &mut s.local)?;
     bindings::log::add_to_linker::<_, HasSelf<LogCtx>>(&mut linker, |s| &mut s.log)?;
     bindings::clock::add_to_linker::<_, HasSelf<ClockCtx>>(&mut linker, |s| &mut s.clock)?;
+    bindings::remote::add_to_linker::<_, HasSelf<RemoteCtx>>(&mut linker, |s| &mut s.remote)?;
+    bindings::signals::add_to_linker::<_, HasSelf<SignalsCtx>>(&mut linker, |s| &mut s.signals)?;
     Ok(linker)
-}
-
-/// Names the cause of a trap or instantiation failure.
-fn failure(
-    store: &Store<RequestState>,
-    config: &PipelineConfig,
-    error: wasmtime::Error,
-) -> PipelineError {
-    let pipeline = config.name.clone();
-    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-        return PipelineError::DeadlineExceeded {
-            pipeline,
-            deadline_ms: config.deadline_ms,
-        };
-    }
-    if store.data().limits.exceeded {
-        return PipelineError::MemoryExceeded {
-            pipeline,
-            cap_mib: config.memory_mib,
-        };
-    }
-    if let Some(limit) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
-        return PipelineError::Overloaded {
-            pipeline,
-            message: limit.to_string(),
-        };
-    }
-    let cause = match error.downcast_ref::<Trap>() {
-        Some(trap) => trap.to_string(),
-        None => format!("{error:#}"),
-    };
-    let stderr = store.data().stderr();
-    let message = if stderr.is_empty() {
-        cause
-    } else {
-        format!("{cause}; guest stderr: {stderr}")
-    };
-    PipelineError::Trapped { pipeline, message }
-}
-
-fn rejected(config: &PipelineConfig, error: GuestError) -> PipelineError {
-    let (kind, message) = match error {
-        GuestError::BadRequest(m) => ("bad-request", m),
-        GuestError::Unsupported(m) => ("unsupported", m),
-        GuestError::Upstream(m) => ("upstream", m),
-        GuestError::Internal(m) => ("internal", m),
-    };
-    PipelineError::Rejected {
-        pipeline: config.name.clone(),
-        kind,
-        message,
-    }
 }

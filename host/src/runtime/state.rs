@@ -13,6 +13,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::clock_host::ClockCtx;
 use super::local_host::LocalCtx;
 use super::log_host::LogCtx;
+use super::remote_host::RemoteCtx;
+use super::signals_host::SignalsCtx;
 
 /// How much of a guest's stderr the host keeps (panic messages and the like).
 pub const MAX_GUEST_STDERR: usize = 16 * 1024;
@@ -27,23 +29,30 @@ pub struct RequestState {
     stderr: MemoryOutputPipe,
     pub(super) limits: MemoryCap,
     pub(super) local: LocalCtx,
+    pub(super) remote: RemoteCtx,
+    pub(super) signals: SignalsCtx,
     pub(super) log: LogCtx,
     pub(super) clock: ClockCtx,
 }
 
 impl RequestState {
-    /// State for one request under the given contexts and memory cap.
-    pub fn new(local: LocalCtx, log: LogCtx, clock: ClockCtx, memory_cap: usize) -> Self {
+    /// State with an empty WASI context, the memory cap and inert interface contexts;
+    /// the runtime replaces the contexts with the request's own.
+    pub fn new(memory_cap: usize) -> Self {
         let stderr = MemoryOutputPipe::new(MAX_GUEST_STDERR);
         let wasi = WasiCtxBuilder::new().stderr(stderr.clone()).build();
+        let nothing = std::sync::Arc::new(crate::remote::Remote::none());
+        let now = std::time::Instant::now();
         Self {
             wasi,
             table: ResourceTable::new(),
             stderr,
             limits: MemoryCap::new(memory_cap),
-            local,
-            log,
-            clock,
+            local: LocalCtx::new(std::sync::Arc::default()),
+            remote: RemoteCtx::new(nothing.clone(), "", now),
+            signals: SignalsCtx::new(nothing, std::sync::Arc::new(super::load::Load::new(0))),
+            log: LogCtx::new("", ""),
+            clock: ClockCtx::new(now),
         }
     }
 

@@ -1,8 +1,9 @@
 //! The operator's configuration file.
 //!
-//! A config is TOML with three parts: `[runtime]` limits shared by every pipeline,
-//! `[[model]]` entries for the ONNX models loaded on this box, and `[[pipeline]]` entries
-//! naming the component that serves each pipeline. Relative paths are resolved against the
+//! A config is TOML: `[runtime]` limits shared by every pipeline, `[[model]]` entries for
+//! the ONNX models loaded on this box, `[[pipeline]]` entries naming the component that
+//! serves each pipeline, and `[[endpoint]]` entries and a `[budget]` for serverless calls
+//! (see [`endpoint`]). Relative paths are resolved against the
 //! directory holding the config file, so a config and its artefacts can move together.
 //! Loading validates everything a typo could break (duplicate names, zero limits, dangling
 //! paths are left to the loaders that open them, which name the file).
@@ -13,16 +14,20 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod endpoint;
+
+pub use endpoint::{BudgetConfig, EndpointConfig, EndpointKind, Prices};
+
 /// A configuration problem, naming the file and the entry at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config {path:?}: {source}")]
+    #[error("cannot read config {path:?}: {error}")]
     Read {
         /// The config file.
         path: PathBuf,
         /// The underlying I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not valid TOML or does not have the expected fields.
     #[error("invalid config {path:?}: {message}")]
@@ -55,6 +60,12 @@ pub struct Config {
     /// Pipelines served by this box.
     #[serde(default, rename = "pipeline")]
     pub pipelines: Vec<PipelineConfig>,
+    /// Serverless endpoints guests may call through the host.
+    #[serde(default, rename = "endpoint")]
+    pub endpoints: Vec<EndpointConfig>,
+    /// Spend limits across every endpoint.
+    #[serde(default)]
+    pub budget: BudgetConfig,
 }
 
 /// Limits shared by every pipeline.
@@ -175,9 +186,9 @@ impl Config {
     /// Reads, parses and validates the config at `path`, resolving relative paths
     /// against its directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::parse(&text, base).map_err(|e| match e {
@@ -276,6 +287,22 @@ impl Config {
                     "pipeline {:?}: memory_mib must be between 1 and runtime.max_memory_mib ({})",
                     p.name, rt.max_memory_mib
                 ));
+            }
+        }
+        let mut names = HashSet::new();
+        for e in &self.endpoints {
+            if !names.insert(&e.name) {
+                return Err(format!("endpoint {:?} is defined twice", e.name));
+            }
+            e.validate()?;
+        }
+        for (window, value) in [
+            ("per_minute", self.budget.per_minute),
+            ("per_hour", self.budget.per_hour),
+            ("per_day", self.budget.per_day),
+        ] {
+            if value.is_some_and(|v| !v.is_finite() || v < 0.0) {
+                return Err(format!("budget.{window} must be a finite amount >= 0"));
             }
         }
         Ok(())

@@ -1,0 +1,134 @@
+//! Why a request could not be served, in words a client can act on, and how wasmtime's
+//! traps map onto those causes.
+
+use wasmtime::{Store, Trap};
+
+use super::GuestError;
+use super::state::RequestState;
+use crate::config::PipelineConfig;
+
+/// A request could not be served. Every case names the pipeline's problem in words a
+/// client can act on; [`PipelineError::status`] gives the matching HTTP status.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PipelineError {
+    /// No pipeline of that name is loaded.
+    #[error("unknown pipeline {name:?}; known pipelines: [{}]", known.join(", "))]
+    UnknownPipeline {
+        /// The name asked for.
+        name: String,
+        /// The loaded pipelines.
+        known: Vec<String>,
+    },
+    /// The guest answered with an error (the WIT `messages.error`).
+    #[error("pipeline {pipeline:?} rejected the request ({kind}): {message}")]
+    Rejected {
+        /// The pipeline.
+        pipeline: String,
+        /// `bad-request`, `unsupported`, `upstream` or `internal`.
+        kind: &'static str,
+        /// The guest's message.
+        message: String,
+    },
+    /// The guest ran past its deadline and was stopped.
+    #[error("pipeline {pipeline:?} exceeded its deadline of {deadline_ms} ms and was stopped")]
+    DeadlineExceeded {
+        /// The pipeline.
+        pipeline: String,
+        /// The configured deadline.
+        deadline_ms: u64,
+    },
+    /// The guest tried to grow its memory past its cap and then failed.
+    #[error("pipeline {pipeline:?} exceeded its memory cap of {cap_mib} MiB and was stopped")]
+    MemoryExceeded {
+        /// The pipeline.
+        pipeline: String,
+        /// The configured cap.
+        cap_mib: u64,
+    },
+    /// The guest trapped (a panic, an out-of-bounds access, ...).
+    #[error("pipeline {pipeline:?} crashed: {message}")]
+    Trapped {
+        /// The pipeline.
+        pipeline: String,
+        /// The trap, with the guest's panic message when it printed one.
+        message: String,
+    },
+    /// Every instance slot is in use.
+    #[error("no free instance slot for pipeline {pipeline:?}: {message}")]
+    Overloaded {
+        /// The pipeline.
+        pipeline: String,
+        /// The allocator's explanation.
+        message: String,
+    },
+}
+
+impl PipelineError {
+    /// The HTTP status this error maps to.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::UnknownPipeline { .. } => 404,
+            Self::Rejected { kind, .. } => match *kind {
+                "bad-request" => 400,
+                "unsupported" => 415,
+                "upstream" => 502,
+                _ => 500,
+            },
+            Self::DeadlineExceeded { .. } => 504,
+            Self::MemoryExceeded { .. } | Self::Trapped { .. } => 500,
+            Self::Overloaded { .. } => 503,
+        }
+    }
+}
+
+/// Names the cause of a trap or instantiation failure.
+pub(super) fn failure(
+    store: &Store<RequestState>,
+    config: &PipelineConfig,
+    error: wasmtime::Error,
+) -> PipelineError {
+    let pipeline = config.name.clone();
+    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return PipelineError::DeadlineExceeded {
+            pipeline,
+            deadline_ms: config.deadline_ms,
+        };
+    }
+    if store.data().limits.exceeded {
+        return PipelineError::MemoryExceeded {
+            pipeline,
+            cap_mib: config.memory_mib,
+        };
+    }
+    if let Some(limit) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+        return PipelineError::Overloaded {
+            pipeline,
+            message: limit.to_string(),
+        };
+    }
+    let cause = match error.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{error:#}"),
+    };
+    let stderr = store.data().stderr();
+    let message = if stderr.is_empty() {
+        cause
+    } else {
+        format!("{cause}; guest stderr: {stderr}")
+    };
+    PipelineError::Trapped { pipeline, message }
+}
+
+pub(super) fn rejected(config: &PipelineConfig, error: GuestError) -> PipelineError {
+    let (kind, message) = match error {
+        GuestError::BadRequest(m) => ("bad-request", m),
+        GuestError::Unsupported(m) => ("unsupported", m),
+        GuestError::Upstream(m) => ("upstream", m),
+        GuestError::Internal(m) => ("internal", m),
+    };
+    PipelineError::Rejected {
+        pipeline: config.name.clone(),
+        kind,
+        message,
+    }
+}

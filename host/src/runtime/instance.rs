@@ -1,0 +1,93 @@
+//! A live instance of a pipeline: one store, one instance, serving one request (the
+//! server's case) or several in turn (batch work, benchmarks).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::Store;
+
+use super::bindings;
+use super::clock_host::ClockCtx;
+use super::error::{failure, rejected};
+use super::load::Load;
+use super::state::RequestState;
+use super::{Outcome, Pipeline, PipelineError, Request, Timings};
+
+/// A live instance of a pipeline's component. After a trap it is poisoned: the guest's
+/// state is unknown, so further calls are refused.
+pub struct PipelineInstance {
+    store: Store<RequestState>,
+    bindings: bindings::Pipeline,
+    pipeline: Arc<Pipeline>,
+    deadline_ticks: u64,
+    load: Arc<Load>,
+    poisoned: bool,
+}
+
+impl PipelineInstance {
+    pub(super) fn new(
+        store: Store<RequestState>,
+        bindings: bindings::Pipeline,
+        pipeline: Arc<Pipeline>,
+        deadline_ticks: u64,
+        load: Arc<Load>,
+    ) -> Self {
+        Self {
+            store,
+            bindings,
+            pipeline,
+            deadline_ticks,
+            load,
+            poisoned: false,
+        }
+    }
+
+    /// Calls the guest's `handle` with a fresh deadline.
+    pub fn handle(&mut self, request: &Request) -> Result<Outcome, PipelineError> {
+        let config = &self.pipeline.config;
+        if self.poisoned {
+            return Err(PipelineError::Trapped {
+                pipeline: config.name.clone(),
+                message: "this instance trapped earlier and cannot serve again".into(),
+            });
+        }
+        let started = Instant::now();
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let deadline = started + config.deadline();
+        let state = self.store.data_mut();
+        state.clock = ClockCtx::new(deadline);
+        state.remote.set_deadline(deadline);
+        let result = self
+            .bindings
+            .call_handle(&mut self.store, request)
+            .map_err(|e| {
+                self.poisoned = true;
+                failure(&self.store, config, e)
+            })?;
+        let finished = Instant::now();
+        let state = self.store.data_mut();
+        if state.log.dropped > 0 {
+            tracing::warn!(pipeline = %config.name, request_id = %request.id, dropped = state.log.dropped, "guest log lines dropped");
+            state.log.dropped = 0;
+        }
+        let model_runs = std::mem::take(&mut state.local.runs);
+        let remote_calls = std::mem::take(&mut state.remote.calls);
+        let remote_failures = std::mem::take(&mut state.remote.failures);
+        for run in &model_runs {
+            self.load.record_model_run(run.elapsed);
+        }
+        let response = result.map_err(|e| rejected(config, e))?;
+        Ok(Outcome {
+            timings: Timings {
+                instantiate: Duration::ZERO,
+                handle: finished - started,
+                local_models: model_runs.iter().map(|r| r.elapsed).sum(),
+                total: finished - started,
+            },
+            response,
+            model_runs,
+            remote_calls,
+            remote_failures,
+        })
+    }
+}

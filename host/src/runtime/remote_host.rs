@@ -1,0 +1,172 @@
+//! The host side of the WIT `remote` interface: guests name an endpoint, the host makes
+//! the call through [`Remote`] and returns the result with its accounting.
+//!
+//! Every call is bounded by the request's own deadline (host calls are not interrupted by
+//! the guest's epoch deadline), and every call, successful or not, is kept in the
+//! request's ledger so the response can report cost, egress and attempts.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::bindings::remote::{
+    self, CallRecord as WitCallRecord, ChatParams, ChatResult, EmbeddingsResult,
+    Message as WitMessage, RawResult, Rejection, TranscriptionResult, Usage as WitUsage,
+};
+use crate::remote::{Answer, CallRecord, ChatRequest, FailedCall, Message, Remote, RemoteError};
+
+/// Per-request context for `remote`.
+pub struct RemoteCtx {
+    remote: Arc<Remote>,
+    request_id: String,
+    deadline: Instant,
+    /// Successful calls, in order.
+    pub calls: Vec<CallRecord>,
+    /// Failed calls, in order.
+    pub failures: Vec<FailedCall>,
+}
+
+impl RemoteCtx {
+    /// A context for one request that must finish by `deadline`.
+    pub fn new(remote: Arc<Remote>, request_id: &str, deadline: Instant) -> Self {
+        Self {
+            remote,
+            request_id: request_id.to_owned(),
+            deadline,
+            calls: Vec::new(),
+            failures: Vec::new(),
+        }
+    }
+
+    /// Moves the deadline (a reused instance serving its next request).
+    pub fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+    }
+
+    fn settle<T>(
+        &mut self,
+        result: Result<Answer<T>, FailedCall>,
+    ) -> Result<(T, WitCallRecord), remote::Error> {
+        match result {
+            Ok(answer) => {
+                let record = record_to_wit(&answer.call);
+                self.calls.push(answer.call);
+                Ok((answer.value, record))
+            }
+            Err(failed) => {
+                let error = error_to_wit(&failed.error);
+                self.failures.push(failed);
+                Err(error)
+            }
+        }
+    }
+}
+
+impl remote::Host for RemoteCtx {
+    fn chat(
+        &mut self,
+        endpoint: String,
+        messages: Vec<WitMessage>,
+        params: ChatParams,
+    ) -> Result<ChatResult, remote::Error> {
+        let request = ChatRequest {
+            messages: messages
+                .into_iter()
+                .map(|m| Message {
+                    role: m.role,
+                    content: m.content,
+                })
+                .collect(),
+            max_tokens: params.max_tokens,
+            temperature: params.temperature,
+            top_p: params.top_p,
+            stop: params.stop,
+            model: params.model,
+        };
+        let result = self
+            .remote
+            .chat(&endpoint, &request, &self.request_id, self.deadline);
+        let (completion, call) = self.settle(result)?;
+        Ok(ChatResult {
+            content: completion.content,
+            finish_reason: completion.finish_reason,
+            call,
+        })
+    }
+
+    fn embed(
+        &mut self,
+        endpoint: String,
+        inputs: Vec<String>,
+    ) -> Result<EmbeddingsResult, remote::Error> {
+        let result = self
+            .remote
+            .embed(&endpoint, &inputs, &self.request_id, self.deadline);
+        let (vectors, call) = self.settle(result)?;
+        Ok(EmbeddingsResult { vectors, call })
+    }
+
+    fn transcribe(
+        &mut self,
+        endpoint: String,
+        audio: Vec<u8>,
+        format: String,
+        language: Option<String>,
+    ) -> Result<TranscriptionResult, remote::Error> {
+        let result = self.remote.transcribe(
+            &endpoint,
+            &audio,
+            &format,
+            language.as_deref(),
+            &self.request_id,
+            self.deadline,
+        );
+        let (text, call) = self.settle(result)?;
+        Ok(TranscriptionResult { text, call })
+    }
+
+    fn raw(&mut self, endpoint: String, body: String) -> Result<RawResult, remote::Error> {
+        let result = self
+            .remote
+            .raw(&endpoint, &body, &self.request_id, self.deadline);
+        let (body, call) = self.settle(result)?;
+        Ok(RawResult {
+            status: 200,
+            body,
+            call,
+        })
+    }
+}
+
+fn record_to_wit(call: &CallRecord) -> WitCallRecord {
+    WitCallRecord {
+        endpoint: call.endpoint.clone(),
+        model: call.model.clone(),
+        usage: WitUsage {
+            input_tokens: call.usage.input_tokens,
+            output_tokens: call.usage.output_tokens,
+            audio_seconds: call.usage.audio_seconds,
+        },
+        cost_micro_usd: call.cost_micro_usd,
+        bytes_sent: call.bytes_sent,
+        bytes_received: call.bytes_received,
+        latency_ms: u32::try_from(call.latency.as_millis()).unwrap_or(u32::MAX),
+        attempts: call.attempts,
+    }
+}
+
+fn error_to_wit(error: &RemoteError) -> remote::Error {
+    match error.clone() {
+        RemoteError::Timeout(m) => remote::Error::Timeout(m),
+        RemoteError::RateLimited { retry_after, .. } => remote::Error::RateLimited(
+            retry_after.map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
+        ),
+        RemoteError::Unavailable(m) => remote::Error::Unavailable(m),
+        RemoteError::Rejected { status, message } => {
+            remote::Error::Rejected(Rejection { status, message })
+        }
+        RemoteError::TooLarge(m) => remote::Error::TooLarge(m),
+        RemoteError::BudgetExceeded(m) => remote::Error::BudgetExceeded(m),
+        RemoteError::NotFound(m) => remote::Error::NotFound(m),
+        RemoteError::BadResponse(m) => remote::Error::BadResponse(m),
+    }
+}

@@ -1,0 +1,65 @@
+//! The host side of the WIT `signals` interface: live load, endpoint health and spend,
+//! read at call time so a routing policy decides on current values.
+
+use std::sync::Arc;
+
+use super::bindings::signals::{
+    self, CircuitState as WitCircuit, EndpointHealth, Load as WitLoad, WindowSpend,
+};
+use super::load::Load;
+use crate::remote::{CircuitState, Remote};
+
+/// Per-request context for `signals`.
+pub struct SignalsCtx {
+    remote: Arc<Remote>,
+    load: Arc<Load>,
+}
+
+impl SignalsCtx {
+    /// A context reading the shared counters.
+    pub fn new(remote: Arc<Remote>, load: Arc<Load>) -> Self {
+        Self { remote, load }
+    }
+}
+
+impl signals::Host for SignalsCtx {
+    fn local_load(&mut self) -> WitLoad {
+        let load = self.load.snapshot();
+        WitLoad {
+            in_flight: load.in_flight,
+            queue_depth: load.queued,
+            capacity: load.capacity,
+            recent_model_ms: load.recent_model.as_secs_f32() * 1e3,
+        }
+    }
+
+    fn endpoints(&mut self) -> Vec<EndpointHealth> {
+        self.remote
+            .health()
+            .into_iter()
+            .map(|h| EndpointHealth {
+                name: h.name,
+                circuit: match h.circuit {
+                    CircuitState::Closed => WitCircuit::Closed,
+                    CircuitState::Open => WitCircuit::Open,
+                    CircuitState::HalfOpen => WitCircuit::HalfOpen,
+                },
+                error_rate: h.error_rate,
+                latency_ms: h.latency.as_secs_f32() * 1e3,
+                rate_limit_remaining: h.rate_limit_remaining,
+            })
+            .collect()
+    }
+
+    fn spend(&mut self) -> Vec<WindowSpend> {
+        self.remote
+            .spend()
+            .into_iter()
+            .map(|w| WindowSpend {
+                window: w.window.to_owned(),
+                spent_micro_usd: w.spent_micro_usd,
+                budget_micro_usd: w.budget_micro_usd,
+            })
+            .collect()
+    }
+}

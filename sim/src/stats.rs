@@ -1,0 +1,118 @@
+//! Counters that let fault tests assert what the simulator saw: requests by route and final
+//! status, faults injected by kind, and how often each `x-request-id` and `idempotency-key`
+//! arrived and was answered (so "no request lost, none answered twice" is checkable).
+//! Only ids, routes and statuses are kept, never payloads or headers beyond those two.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+/// How often one client-supplied id was seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdCount {
+    /// Requests carrying the id that reached the simulator.
+    pub arrived: u64,
+    /// Of those, how many got a response (any status; hung requests never do).
+    pub answered: u64,
+}
+
+/// A copy of the counters, as `GET /sim/stats` returns them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatsSnapshot {
+    /// Every request that arrived, on any route.
+    pub requests_total: u64,
+    /// Answered requests by path, then by status code.
+    pub by_route: BTreeMap<String, BTreeMap<u16, u64>>,
+    /// Injected faults by kind (`status_503`, `rate_limited`, `hang`, `drop`, `malformed`,
+    /// `oversize`, `wrong_content_type`, and `quota` for real quota refusals).
+    pub faults: BTreeMap<String, u64>,
+    /// By `x-request-id` header value.
+    pub request_ids: BTreeMap<String, IdCount>,
+    /// By `idempotency-key` header value.
+    pub idempotency_keys: BTreeMap<String, IdCount>,
+}
+
+impl StatsSnapshot {
+    /// Answered requests on `path` with `status`.
+    pub fn count(&self, path: &str, status: u16) -> u64 {
+        self.by_route
+            .get(path)
+            .and_then(|by_status| by_status.get(&status))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Injected faults of `kind`.
+    pub fn faults_of(&self, kind: &str) -> u64 {
+        self.faults.get(kind).copied().unwrap_or(0)
+    }
+}
+
+/// The ids one request carried, remembered until it is answered.
+#[derive(Debug, Clone, Default)]
+pub struct RequestIds {
+    /// The `x-request-id` header, if any.
+    pub request_id: Option<String>,
+    /// The `idempotency-key` header, if any.
+    pub idempotency_key: Option<String>,
+}
+
+/// The live counters.
+#[derive(Debug, Default)]
+pub struct Stats {
+    inner: Mutex<StatsSnapshot>,
+}
+
+impl Stats {
+    fn with<R>(&self, f: impl FnOnce(&mut StatsSnapshot) -> R) -> R {
+        // A panic elsewhere while counting leaves counters that are still worth reading.
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+
+    /// Counts an arriving request and its ids.
+    pub fn arrived(&self, ids: &RequestIds) {
+        self.with(|s| {
+            s.requests_total += 1;
+            if let Some(id) = &ids.request_id {
+                s.request_ids.entry(id.clone()).or_default().arrived += 1;
+            }
+            if let Some(key) = &ids.idempotency_key {
+                s.idempotency_keys.entry(key.clone()).or_default().arrived += 1;
+            }
+        });
+    }
+
+    /// Counts an answer (whatever happens to its body afterwards).
+    pub fn answered(&self, path: &str, status: u16, ids: &RequestIds) {
+        self.with(|s| {
+            *s.by_route
+                .entry(path.to_string())
+                .or_default()
+                .entry(status)
+                .or_default() += 1;
+            if let Some(id) = &ids.request_id {
+                s.request_ids.entry(id.clone()).or_default().answered += 1;
+            }
+            if let Some(key) = &ids.idempotency_key {
+                s.idempotency_keys.entry(key.clone()).or_default().answered += 1;
+            }
+        });
+    }
+
+    /// Counts an injected fault.
+    pub fn fault(&self, kind: &str) {
+        self.with(|s| *s.faults.entry(kind.to_string()).or_default() += 1);
+    }
+
+    /// A copy of the counters.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        self.with(|s| s.clone())
+    }
+
+    /// Zeroes every counter.
+    pub fn reset(&self) {
+        self.with(|s| *s = StatsSnapshot::default());
+    }
+}
