@@ -430,9 +430,13 @@ fn unknown_endpoints_and_wrong_kinds_are_not_found() {
 fn a_missing_key_fails_at_start_and_a_wrong_key_is_rejected_without_leaking() {
     let sim = simulator("");
     let config = endpoint("chat", EndpointKind::Chat, &sim.base_url());
-    let err = Remote::with_env(&[config.clone()], &BudgetConfig::default(), &|_| None)
-        .err()
-        .expect("missing key");
+    let err = Remote::with_env(
+        std::slice::from_ref(&config),
+        &BudgetConfig::default(),
+        &|_| None,
+    )
+    .err()
+    .expect("missing key");
     assert!(matches!(&err, SetupError::MissingKey { variable, .. } if variable == KEY_VAR));
     assert!(err.to_string().contains(KEY_VAR));
 

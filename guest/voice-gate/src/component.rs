@@ -4,7 +4,7 @@
 
 use crate::error::GateError;
 use crate::gate::{self, Request};
-use crate::imports::{Imports, LoadedModel};
+use crate::imports::{CallRecord, Imports, LoadedModel, RemoteError, Transcription};
 use crate::tensor::{ElementType, NamedTensor};
 
 /// Generated bindings; generated code carries no docs of ours.
@@ -20,7 +20,7 @@ mod bindings {
     });
 }
 
-use bindings::hybrid::inference::{clock, local, log, messages, tensors};
+use bindings::hybrid::inference::{clock, local, log, messages, remote, tensors};
 
 /// The exported component.
 struct VoiceGate;
@@ -41,7 +41,7 @@ impl bindings::Guest for VoiceGate {
             content_type: "application/json".to_owned(),
             body: answer.body,
             routing: messages::Routing {
-                route: "local".to_owned(),
+                route: answer.route,
                 reason: answer.reason,
                 model: answer.model.name,
                 model_version: answer.model.version,
@@ -84,6 +84,22 @@ impl Imports for HostImports {
         }
     }
 
+    fn transcribe(
+        &mut self,
+        endpoint: &str,
+        audio: &[u8],
+        format: &str,
+        language: Option<&str>,
+    ) -> Result<Transcription, RemoteError> {
+        match remote::transcribe(endpoint, audio, format, language) {
+            Ok(result) => Ok(Transcription {
+                text: result.text,
+                call: from_wit_call(result.call),
+            }),
+            Err(e) => Err(from_wit_remote_error(e)),
+        }
+    }
+
     fn now_ns(&mut self) -> u64 {
         clock::now()
     }
@@ -103,6 +119,34 @@ fn local_error(error: local::Error) -> String {
         local::Error::ExecutionFailed(m) => ("execution-failed", m),
     };
     format!("{case}: {message}")
+}
+
+fn from_wit_call(call: remote::CallRecord) -> CallRecord {
+    CallRecord {
+        endpoint: call.endpoint,
+        model: call.model,
+        audio_seconds: call.usage.audio_seconds,
+        cost_micro_usd: call.cost_micro_usd,
+        bytes_sent: call.bytes_sent,
+        latency_ms: call.latency_ms,
+        attempts: call.attempts,
+    }
+}
+
+fn from_wit_remote_error(error: remote::Error) -> RemoteError {
+    match error {
+        remote::Error::Timeout(m) => RemoteError::Timeout(m),
+        remote::Error::RateLimited(ms) => RemoteError::RateLimited(ms),
+        remote::Error::Unavailable(m) => RemoteError::Unavailable(m),
+        remote::Error::Rejected(r) => RemoteError::Rejected {
+            status: r.status,
+            message: r.message,
+        },
+        remote::Error::TooLarge(m) => RemoteError::TooLarge(m),
+        remote::Error::BudgetExceeded(m) => RemoteError::BudgetExceeded(m),
+        remote::Error::NotFound(m) => RemoteError::NotFound(m),
+        remote::Error::BadResponse(m) => RemoteError::BadResponse(m),
+    }
 }
 
 fn to_wit_tensor(t: NamedTensor) -> tensors::NamedTensor {

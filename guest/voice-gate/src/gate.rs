@@ -2,15 +2,17 @@
 //!
 //! Steps: check the content type, read the parameters, parse the WAV, look the model up
 //! with `list_models` (for the version the routing record needs), convert to f32 and
-//! resample to 16 kHz, run the model in batches, segment the probabilities, and build the
-//! JSON report and routing reason. Then log one line of sizes, counts and timings.
+//! resample to 16 kHz, run the model in batches, segment the probabilities, cut the
+//! speech into its own WAV and send that to the transcription endpoint, and build the
+//! JSON report and routing record. Then log one line of sizes, counts and timings.
 
 use crate::error::GateError;
 use crate::imports::{Imports, LoadedModel};
 use crate::params::Params;
 use crate::report::{self, Egress, ModelRef, Report};
 use crate::resample::Resampler;
-use crate::{refine, segments};
+use crate::transcribe::{self, Outcome};
+use crate::{refine, segments, speech_wav};
 use crate::{vad, wav};
 
 /// The rate the voice model expects.
@@ -31,14 +33,17 @@ pub struct Request<'a> {
     pub metadata: &'a [(String, String)],
 }
 
-/// A successful answer: the JSON body and what the routing record needs.
+/// A successful answer: the JSON body and the routing record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
     /// JSON report (content type `application/json`).
     pub body: Vec<u8>,
-    /// Routing reason, e.g. `2 speech segments, 69% speech`.
+    /// `local`, or `local+remote:<endpoint>` when the endpoint transcribed the speech.
+    pub route: String,
+    /// Routing reason, e.g. `2 speech segments, 69% speech; transcribed 4.1 s of speech`.
     pub reason: String,
-    /// The model that ran.
+    /// The model that answered: the transcription model the call record names (version
+    /// empty, as providers report none), else the local voice model.
     pub model: ModelRef,
 }
 
@@ -74,11 +79,18 @@ pub fn handle(imports: &mut impl Imports, request: Request<'_>) -> Result<Answer
     refine::tighten(&mut segments, &audio);
     segments::pad(&mut segments, duration_ms, u64::from(params.speech_pad_ms));
     let speech_ratio = report::speech_ratio(&segments, duration_ms);
-    let reason = report::reason(&segments, speech_ratio);
-    let egress_bytes = Egress::new(request.body.len(), &segments);
+    let speech = speech_wav::encode(&audio, &segments);
+    let transcribed = transcribe::transcribe(
+        imports,
+        params.transcribe.as_deref(),
+        params.language.as_deref(),
+        speech.as_ref(),
+    );
+    let speech_only = speech.as_ref().map_or(0, |s| s.bytes.len());
+    let egress_bytes = Egress::new(request.body.len(), speech_only, transcribed.bytes_sent());
     imports.log_info(&format!(
         "voice-gate {}: {} body bytes, {} Hz, {} samples, {} chunks in {} model calls ({model_ms} ms), \
-         {} segments, speech_only {} bytes",
+         {} segments, speech_only {speech_only} bytes, {}",
         request.id,
         request.body.len(),
         pcm.sample_rate,
@@ -86,11 +98,28 @@ pub fn handle(imports: &mut impl Imports, request: Request<'_>) -> Result<Answer
         probs.probs.len(),
         probs.batches,
         segments.len(),
-        egress_bytes.speech_only,
+        transcribed.log_status(),
     ));
-    let model = ModelRef {
+
+    let mut reason = report::reason(&segments, speech_ratio);
+    if let Some(more) = transcribed.reason() {
+        reason = format!("{reason}; {more}");
+    }
+    let route = transcribed.route();
+    let transcript_skipped = transcribed.skipped();
+    let vad_model = ModelRef {
         name: model.name,
         version: model.version,
+    };
+    let (transcript, answered_by) = match transcribed {
+        Outcome::Transcribed { transcription, .. } => {
+            let answered_by = ModelRef {
+                name: transcription.call.model.clone(),
+                version: String::new(),
+            };
+            (Some(report::Transcript::from(transcription)), answered_by)
+        }
+        _ => (None, vad_model.clone()),
     };
     let report = Report {
         duration_ms,
@@ -100,14 +129,17 @@ pub fn handle(imports: &mut impl Imports, request: Request<'_>) -> Result<Answer
         speech_ratio,
         egress_bytes,
         params,
-        model: model.clone(),
+        model: vad_model,
+        transcript,
+        transcript_skipped,
     };
     let body = serde_json::to_vec(&report)
         .map_err(|e| GateError::Internal(format!("serialising the report: {e}")))?;
     Ok(Answer {
         body,
+        route,
         reason,
-        model,
+        model: answered_by,
     })
 }
 
@@ -131,6 +163,7 @@ fn find_model(imports: &mut impl Imports, name: &str) -> Result<LoadedModel, Gat
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::imports::RemoteError;
     use crate::vad::fake::FakeHost;
     use crate::wav::build;
 
@@ -151,7 +184,14 @@ mod tests {
     }
 
     fn run(body: &[u8], metadata: &[(String, String)]) -> (Result<Answer, GateError>, FakeHost) {
-        let mut host = FakeHost::default();
+        run_on(FakeHost::default(), body, metadata)
+    }
+
+    fn run_on(
+        mut host: FakeHost,
+        body: &[u8],
+        metadata: &[(String, String)],
+    ) -> (Result<Answer, GateError>, FakeHost) {
         let answer = handle(
             &mut host,
             Request {
@@ -183,8 +223,11 @@ mod tests {
         assert_eq!(json["egress_bytes"]["all_audio"], body.len());
         assert_eq!(json["model"]["version"], "test-1");
         assert_eq!(json["params"]["threshold"], 0.5);
-        assert_eq!(answer.reason, "1 speech segment, 35% speech");
-        assert_eq!(answer.model.name, "silero-vad");
+        assert_eq!(
+            answer.reason,
+            "1 speech segment, 35% speech; transcribed 1.1 s of speech"
+        );
+        assert_eq!(json["model"]["name"], "silero-vad");
         assert_eq!(host.logs.len(), 1);
         assert!(
             host.logs[0].starts_with("voice-gate req-1: "),
@@ -194,14 +237,197 @@ mod tests {
     }
 
     #[test]
-    fn silence_is_no_speech() {
-        let (answer, _) = run(&build::wav(16000, &[0; 16000]), &[]);
+    fn silence_is_no_speech_and_nothing_leaves_the_box() {
+        let body = build::wav(16000, &[0; 16000]);
+        let (answer, host) = run(&body, &[]);
         let answer = answer.expect("handled");
         assert_eq!(answer.reason, "no speech detected");
+        assert_eq!(answer.route, "local");
+        assert_eq!(answer.model.name, "silero-vad");
         let json: serde_json::Value = serde_json::from_slice(&answer.body).expect("json");
         assert_eq!(json["resampled"], false);
         assert_eq!(json["speech_ratio"], 0.0);
         assert_eq!(json["egress_bytes"]["speech_only"], 0);
+        assert_eq!(json["egress_bytes"]["sent"], 0);
+        assert_eq!(json["egress_bytes"]["saved"], body.len());
+        assert_eq!(json["transcript"], serde_json::Value::Null);
+        assert_eq!(json["transcript_skipped"], "no speech");
+        assert!(host.transcriptions.is_empty());
+    }
+
+    fn json_of(answer: &Answer) -> serde_json::Value {
+        serde_json::from_slice(&answer.body).expect("json")
+    }
+
+    #[test]
+    fn speech_alone_is_transcribed_and_egress_is_exact() {
+        // 16 kHz, so the speech WAV must hold the original samples exactly.
+        let body = tone_wav(16000, 3.0, 1.0, 2.0);
+        let meta = vec![("language".to_owned(), "en".to_owned())];
+        let (answer, host) = run(&body, &meta);
+        let answer = answer.expect("handled");
+        let json = json_of(&answer);
+        let (start, end) = (
+            json["segments"][0]["start_ms"].as_u64().expect("start"),
+            json["segments"][0]["end_ms"].as_u64().expect("end"),
+        );
+        assert_eq!(host.transcriptions.len(), 1);
+        let call = &host.transcriptions[0];
+        assert_eq!(
+            (
+                call.endpoint.as_str(),
+                call.format.as_str(),
+                call.language.as_deref()
+            ),
+            ("transcribe", "wav", Some("en"))
+        );
+        let sent_wav = wav::parse(&call.audio).expect("a WAV went out");
+        assert_eq!(sent_wav.sample_rate, 16000);
+        let original = wav::parse(&body).expect("parses").samples;
+        let (a, b) = (start as usize * 16, end as usize * 16);
+        assert_eq!(sent_wav.samples, original[a..b]);
+
+        let egress = &json["egress_bytes"];
+        assert_eq!(egress["speech_only"], call.audio.len());
+        assert_eq!(egress["speech_only"], 44 + 32 * (end - start));
+        assert_eq!(egress["sent"], call.audio.len() + 200);
+        assert_eq!(egress["saved"], body.len() - call.audio.len() - 200);
+
+        let transcript = &json["transcript"];
+        assert_eq!(
+            transcript["text"],
+            format!("fake transcript of {} bytes", call.audio.len())
+        );
+        assert_eq!(transcript["endpoint"], "transcribe");
+        assert_eq!(transcript["model"], "fake-whisper");
+        assert_eq!(transcript["attempts"], 1);
+        assert_eq!(transcript["latency_ms"], 7);
+        assert_eq!(transcript["bytes_sent"], egress["sent"]);
+        let micro = transcript["cost_micro_usd"].as_u64().expect("micro");
+        assert_eq!(micro, ((end - start) as f64 / 10.0).round() as u64);
+        assert_eq!(transcript["cost_usd"].as_f64(), Some(micro as f64 / 1e6));
+        assert!(json.get("transcript_skipped").is_none(), "{json}");
+
+        assert_eq!(answer.route, "local+remote:transcribe");
+        assert_eq!(
+            answer.model,
+            ModelRef {
+                name: "fake-whisper".into(),
+                version: String::new()
+            }
+        );
+        assert!(
+            answer.reason.ends_with("; transcribed 1.1 s of speech"),
+            "{}",
+            answer.reason
+        );
+        // The log says how it went, never what was said.
+        assert_eq!(host.logs.len(), 1);
+        assert!(
+            host.logs[0].contains("transcribed on transcribe"),
+            "{}",
+            host.logs[0]
+        );
+        assert!(
+            !host.logs[0].contains("fake transcript"),
+            "{}",
+            host.logs[0]
+        );
+    }
+
+    #[test]
+    fn a_failing_endpoint_still_answers_with_the_segments() {
+        let body = tone_wav(16000, 3.0, 1.0, 2.0);
+        let host = FakeHost {
+            remote_error: Some(RemoteError::Unavailable(
+                "endpoint \"transcribe\" is failing: its circuit is open; next probe in 900 ms"
+                    .into(),
+            )),
+            ..FakeHost::default()
+        };
+        let (answer, host) = run_on(host, &body, &[]);
+        let answer = answer.expect("still answered");
+        let json = json_of(&answer);
+        assert_eq!(json["segments"].as_array().map(Vec::len), Some(1));
+        assert_eq!(json["transcript"], serde_json::Value::Null);
+        assert_eq!(
+            json["transcript_skipped"],
+            "unavailable: endpoint \"transcribe\" is failing: its circuit is open; next probe in 900 ms"
+        );
+        // The call may have sent bytes the guest is not told about: unknown, not zero.
+        assert_eq!(json["egress_bytes"]["sent"], serde_json::Value::Null);
+        assert_eq!(json["egress_bytes"]["saved"], serde_json::Value::Null);
+        assert!(json["egress_bytes"]["speech_only"].as_u64() > Some(44));
+        assert_eq!(answer.route, "local");
+        assert_eq!(answer.model.name, "silero-vad");
+        assert_eq!(answer.model.version, "test-1");
+        assert_eq!(
+            answer.reason,
+            "1 speech segment, 35% speech; transcript skipped (unavailable)"
+        );
+        assert!(
+            host.logs[0].contains("failed (unavailable)"),
+            "{}",
+            host.logs[0]
+        );
+    }
+
+    #[test]
+    fn no_endpoint_or_no_budget_sends_nothing() {
+        let body = tone_wav(16000, 3.0, 1.0, 2.0);
+        for (error, reason) in [
+            (
+                RemoteError::NotFound(
+                    "no endpoint named \"transcribe\"; configured endpoints: []".into(),
+                ),
+                "transcript skipped (no transcription endpoint \"transcribe\")",
+            ),
+            (
+                RemoteError::BudgetExceeded("the per-minute budget of $0.000001 is spent".into()),
+                "transcript skipped (budget-exceeded)",
+            ),
+        ] {
+            let case = error.case();
+            let host = FakeHost {
+                remote_error: Some(error),
+                ..FakeHost::default()
+            };
+            let (answer, _) = run_on(host, &body, &[]);
+            let answer = answer.expect("still answered");
+            let json = json_of(&answer);
+            assert!(answer.reason.ends_with(reason), "{}", answer.reason);
+            let skipped = json["transcript_skipped"].as_str().expect("skipped");
+            assert!(skipped.starts_with(&format!("{case}: ")), "{skipped}");
+            assert_eq!(json["egress_bytes"]["sent"], 0);
+            assert_eq!(json["egress_bytes"]["saved"], body.len());
+        }
+    }
+
+    #[test]
+    fn metadata_names_the_endpoint_or_turns_transcription_off() {
+        let body = tone_wav(16000, 3.0, 1.0, 2.0);
+        let meta = |v: &str| vec![("transcribe".to_owned(), v.to_owned())];
+        let (answer, host) = run(&body, &meta("whisper-eu"));
+        assert_eq!(answer.expect("handled").route, "local+remote:whisper-eu");
+        assert_eq!(host.transcriptions[0].endpoint, "whisper-eu");
+
+        let (answer, host) = run(&body, &meta("off"));
+        let answer = answer.expect("handled");
+        assert!(host.transcriptions.is_empty());
+        assert_eq!(answer.route, "local");
+        assert!(
+            answer.reason.ends_with("; transcription off"),
+            "{}",
+            answer.reason
+        );
+        let json = json_of(&answer);
+        assert_eq!(
+            json["transcript_skipped"],
+            "transcription turned off (metadata transcribe=off)"
+        );
+        assert_eq!(json["egress_bytes"]["sent"], 0);
+        // The speech-only figure is still what gating would send.
+        assert!(json["egress_bytes"]["speech_only"].as_u64() > Some(44));
     }
 
     #[test]

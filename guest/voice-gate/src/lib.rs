@@ -2,8 +2,10 @@
 //! send only what matters to the cloud".
 //!
 //! The component takes a WAV upload, finds the speech in it with the host's local Silero
-//! VAD model, and answers with the speech segments and how many bytes would leave the box
-//! if only the speech were sent on.
+//! VAD model, sends only the speech to a serverless transcription endpoint through the
+//! host, and answers with the speech segments, the transcript and how many bytes left the
+//! box compared with sending everything. Without speech nothing leaves the box; when the
+//! endpoint is missing or failing the segments are still the answer.
 //!
 //! # Layout
 //!
@@ -14,10 +16,12 @@
 //! - [`vad`]: batched model runs with the LSTM state carried between batches.
 //! - [`segments`]: probabilities to padded speech segments (silero's algorithm).
 //! - [`refine`]: segment edges tightened to where the signal's energy says speech is.
-//! - [`params`]: tuning parameters from request metadata.
+//! - [`speech_wav`]: the speech segments cut out and written as one 16 kHz WAV.
+//! - [`transcribe`]: that WAV to the serverless endpoint; the outcome, failures included.
+//! - [`params`]: tuning parameters, endpoint and language from request metadata.
 //! - [`report`]: the JSON body, egress bytes and routing reason.
 //! - [`tensor`], [`imports`]: the host interface as plain Rust, so all of the above runs
-//!   natively in unit tests with a fake model.
+//!   natively in unit tests with a fake model and a fake transcription endpoint.
 //! - [`error`]: the failure cases, one per WIT `error` case.
 //! - `component` (wasm32 only): the generated bindings and the glue to them.
 
@@ -32,6 +36,8 @@ pub mod refine;
 pub mod report;
 pub mod resample;
 pub mod segments;
+pub mod speech_wav;
 pub mod tensor;
+pub mod transcribe;
 pub mod vad;
 pub mod wav;

@@ -1,4 +1,4 @@
-//! The gate's tuning parameters, read from request metadata.
+//! The gate's tuning parameters and where its speech goes, read from request metadata.
 //!
 //! Keys are lower-case (the host guarantees it); keys the gate does not know are ignored
 //! because the host passes its own metadata along too. When a key repeats, the last value
@@ -9,11 +9,15 @@ use crate::error::GateError;
 
 /// Name of the voice model used unless metadata `model` says otherwise.
 pub const DEFAULT_MODEL: &str = "silero-vad";
+/// Name of the transcription endpoint used unless metadata `transcribe` says otherwise.
+pub const DEFAULT_TRANSCRIBE_ENDPOINT: &str = "transcribe";
+/// The `transcribe` value that keeps all audio on the box.
+pub const TRANSCRIBE_OFF: &str = "off";
 /// Largest accepted duration parameter: ten minutes is far beyond any sensible setting
 /// and keeps the millisecond arithmetic far from overflow.
 const MAX_MS: u32 = 600_000;
 
-/// Segmentation parameters and the model to run.
+/// Segmentation parameters, the model to run and the transcription endpoint.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Params {
     /// Probability at or above which a chunk is speech, strictly between 0 and 1.
@@ -27,6 +31,13 @@ pub struct Params {
     /// Name of the local voice model (reported separately, not under `params`).
     #[serde(skip)]
     pub model: String,
+    /// Serverless endpoint that transcribes the speech (metadata `transcribe`), or `None`
+    /// when `transcribe=off` (reported under `transcript`, not under `params`).
+    #[serde(skip)]
+    pub transcribe: Option<String>,
+    /// ISO-639-1 language hint for the transcription (metadata `language`), if any.
+    #[serde(skip)]
+    pub language: Option<String>,
 }
 
 impl Default for Params {
@@ -37,6 +48,8 @@ impl Default for Params {
             min_silence_ms: 100,
             speech_pad_ms: 30,
             model: DEFAULT_MODEL.to_owned(),
+            transcribe: Some(DEFAULT_TRANSCRIBE_ENDPOINT.to_owned()),
+            language: None,
         }
     }
 }
@@ -60,6 +73,8 @@ impl Params {
                     }
                     name.clone_into(&mut params.model);
                 }
+                "transcribe" => params.transcribe = endpoint(key, value)?,
+                "language" => params.language = language(key, value)?,
                 _ => {}
             }
         }
@@ -74,6 +89,32 @@ fn threshold(key: &str, value: &str) -> Result<f32, GateError> {
         _ => Err(GateError::bad_request(format!(
             "metadata {key}={value}: expected a number between 0 and 1"
         ))),
+    }
+}
+
+/// An endpoint name, or `None` for `off`.
+fn endpoint(key: &str, value: &str) -> Result<Option<String>, GateError> {
+    match value.trim() {
+        "" => Err(GateError::bad_request(format!(
+            "metadata {key}=: expected the name of a transcription endpoint, or {TRANSCRIBE_OFF}"
+        ))),
+        TRANSCRIBE_OFF => Ok(None),
+        name => Ok(Some(name.to_owned())),
+    }
+}
+
+/// An ISO-639-1 code such as `en` (two or three letters), lower-cased; empty means none.
+fn language(key: &str, value: &str) -> Result<Option<String>, GateError> {
+    let code = value.trim();
+    if code.is_empty() {
+        return Ok(None);
+    }
+    if (2..=3).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(Some(code.to_ascii_lowercase()))
+    } else {
+        Err(GateError::bad_request(format!(
+            "metadata {key}={value}: expected an ISO-639-1 language code such as en"
+        )))
     }
 }
 
@@ -113,6 +154,8 @@ mod tests {
             ("min_silence_ms", " 200 "),
             ("speech_pad_ms", "0"),
             ("model", "vad-2"),
+            ("transcribe", " whisper-eu "),
+            ("language", "DE"),
             ("x-forwarded-for", "10.0.0.1"),
         ]))
         .expect("valid");
@@ -124,8 +167,20 @@ mod tests {
                 min_silence_ms: 200,
                 speech_pad_ms: 0,
                 model: "vad-2".to_owned(),
+                transcribe: Some("whisper-eu".to_owned()),
+                language: Some("de".to_owned()),
             }
         );
+    }
+
+    #[test]
+    fn transcription_defaults_to_the_transcribe_endpoint_and_can_be_turned_off() {
+        let p = Params::from_metadata(&[]).expect("defaults");
+        assert_eq!(p.transcribe.as_deref(), Some("transcribe"));
+        assert_eq!(p.language, None);
+        let p = Params::from_metadata(&meta(&[("transcribe", "off"), ("language", " ")]))
+            .expect("valid");
+        assert_eq!((p.transcribe, p.language), (None, None));
     }
 
     #[test]
@@ -160,5 +215,14 @@ mod tests {
             );
         }
         assert!(matches!(err("model", " "), GateError::BadRequest(_)));
+        assert!(matches!(err("transcribe", ""), GateError::BadRequest(_)));
+        for v in ["english", "e", "en-US", "1"] {
+            assert_eq!(
+                err("language", v),
+                GateError::bad_request(format!(
+                    "metadata language={v}: expected an ISO-639-1 language code such as en"
+                ))
+            );
+        }
     }
 }

@@ -1,19 +1,21 @@
 //! The gate's answer: the JSON body and the routing reason.
 //!
 //! `egress_bytes` compares what would leave the box if the whole request were forwarded
-//! (`all_audio`, the request body as received) with a 16 kHz 16-bit mono WAV holding only
-//! the speech segments back to back (`speech_only`: a 44-byte header plus 2 bytes per
-//! sample, or nothing at all when there is no speech).
+//! (`all_audio`, the request body as received) with what gating costs: `speech_only`, the
+//! exact size of the 16 kHz 16-bit mono WAV holding only the speech segments back to back
+//! (0 when there is no speech), and `sent`, the bytes that actually went to serverless
+//! (the call record's count, multipart framing and retries included). `saved` is what
+//! did not leave the box, `all_audio - sent`. When a failed call may have sent bytes the
+//! host does not report to guests, `sent` and `saved` are `null`: unknown, not zero.
+//!
+//! `transcript` is the serverless transcription with its accounting, or `null` with
+//! `transcript_skipped` saying why (`no speech`, or the remote error's case and message).
 
 use serde::Serialize;
 
+use crate::imports::Transcription;
 use crate::params::Params;
 use crate::segments::Segment;
-
-/// Bytes of a canonical WAV header (RIFF, fmt and data chunk headers).
-const WAV_HEADER_BYTES: u64 = 44;
-/// Bytes per millisecond of 16 kHz 16-bit mono audio.
-const BYTES_PER_MS: u64 = 16 * 2;
 
 /// The JSON body of a voice-gate response.
 #[derive(Debug, Clone, Serialize)]
@@ -28,23 +30,70 @@ pub struct Report {
     pub segments: Vec<Segment>,
     /// Fraction of the audio inside segments, 0 to 1, rounded to 3 decimals.
     pub speech_ratio: f64,
-    /// Bytes that would leave the box, all audio versus speech only.
+    /// Bytes that would leave the box, and that did.
     pub egress_bytes: Egress,
     /// The segmentation parameters used.
     pub params: Params,
     /// The voice model that ran.
     pub model: ModelRef,
+    /// The transcript of the speech, or `None` (JSON `null`) when there is none.
+    pub transcript: Option<Transcript>,
+    /// Why there is no transcript; absent when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcript_skipped: Option<String>,
 }
 
-/// Bytes that would leave the box under each policy.
+/// Bytes that would leave the box under each policy, and bytes that did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Egress {
     /// The request body as received.
     pub all_audio: u64,
-    /// A 16 kHz mono WAV of the speech segments only (0 when there is no speech).
+    /// The 16 kHz mono WAV of the speech segments only (0 when there is no speech).
     pub speech_only: u64,
-    /// `all_audio - speech_only`, never negative.
-    pub saved: u64,
+    /// Bytes sent to serverless endpoints; `None` when unknown (see the module docs).
+    pub sent: Option<u64>,
+    /// `all_audio - sent`, never negative; `None` when `sent` is unknown.
+    pub saved: Option<u64>,
+}
+
+/// A transcript and what it cost: the JSON `transcript` object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transcript {
+    /// The transcribed text.
+    pub text: String,
+    /// The endpoint that transcribed it.
+    pub endpoint: String,
+    /// The model the provider reported.
+    pub model: String,
+    /// Cost in US dollars (`cost_micro_usd / 1e6`).
+    pub cost_usd: f64,
+    /// Cost in micro-dollars, exact.
+    pub cost_micro_usd: u64,
+    /// HTTP attempts the host made.
+    pub attempts: u32,
+    /// Wall-clock time of the call, retries included.
+    pub latency_ms: u32,
+    /// Request bytes sent, over all attempts.
+    pub bytes_sent: u64,
+    /// Seconds of audio the provider billed.
+    pub audio_seconds: f32,
+}
+
+impl From<Transcription> for Transcript {
+    fn from(t: Transcription) -> Self {
+        let call = t.call;
+        Self {
+            text: t.text,
+            endpoint: call.endpoint,
+            model: call.model,
+            cost_usd: call.cost_micro_usd as f64 / 1e6,
+            cost_micro_usd: call.cost_micro_usd,
+            attempts: call.attempts,
+            latency_ms: call.latency_ms,
+            bytes_sent: call.bytes_sent,
+            audio_seconds: call.audio_seconds,
+        }
+    }
 }
 
 /// Name and version of a model, as `local::list-models` reported it.
@@ -57,19 +106,15 @@ pub struct ModelRef {
 }
 
 impl Egress {
-    /// Egress for a request of `body_len` bytes whose speech is `segments`.
-    pub fn new(body_len: usize, segments: &[Segment]) -> Self {
+    /// Egress for a request of `body_len` bytes whose speech WAV is `speech_only` bytes,
+    /// of which `sent` bytes (`None`: unknown) went to serverless.
+    pub fn new(body_len: usize, speech_only: usize, sent: Option<u64>) -> Self {
         let all_audio = body_len as u64;
-        let speech_ms: u64 = segments.iter().map(Segment::duration_ms).sum();
-        let speech_only = if segments.is_empty() {
-            0
-        } else {
-            WAV_HEADER_BYTES + speech_ms * BYTES_PER_MS
-        };
         Self {
             all_audio,
-            speech_only,
-            saved: all_audio.saturating_sub(speech_only),
+            speech_only: speech_only as u64,
+            sent,
+            saved: sent.map(|sent| all_audio.saturating_sub(sent)),
         }
     }
 }
@@ -104,13 +149,13 @@ mod tests {
     }
 
     #[test]
-    fn egress_counts_a_speech_only_wav() {
-        let e = Egress::new(549_000, &[seg(970, 5260)]);
-        assert_eq!(e.speech_only, 44 + 4290 * 32);
-        assert_eq!(e.saved, 549_000 - e.speech_only);
-        assert_eq!(Egress::new(1000, &[]).speech_only, 0);
+    fn egress_saves_what_was_not_sent() {
+        let e = Egress::new(549_000, 137_324, Some(137_524));
+        assert_eq!(e.saved, Some(549_000 - 137_524));
+        assert_eq!(Egress::new(1000, 0, Some(0)).saved, Some(1000));
         // A tiny upload of pure speech can cost less than its re-encoding: no negative savings.
-        assert_eq!(Egress::new(100, &[seg(0, 1000)]).saved, 0);
+        assert_eq!(Egress::new(100, 32_044, Some(32_244)).saved, Some(0));
+        assert_eq!(Egress::new(100, 32_044, None).saved, None);
     }
 
     #[test]
@@ -132,12 +177,24 @@ mod tests {
             resampled: true,
             segments: vec![seg(970, 5260)],
             speech_ratio: 0.689,
-            egress_bytes: Egress::new(549_000, &[seg(970, 5260)]),
+            egress_bytes: Egress::new(549_000, 137_324, Some(137_524)),
             params: Params::default(),
             model: ModelRef {
                 name: "silero-vad".into(),
                 version: "6.2.3".into(),
             },
+            transcript: Some(Transcript {
+                text: "hello".into(),
+                endpoint: "transcribe".into(),
+                model: "whisper-large-v3".into(),
+                cost_usd: 0.0005,
+                cost_micro_usd: 500,
+                attempts: 1,
+                latency_ms: 12,
+                bytes_sent: 137_524,
+                audio_seconds: 5.0,
+            }),
+            transcript_skipped: None,
         };
         let json = serde_json::to_string(&report).expect("serialises");
         assert_eq!(
@@ -145,10 +202,25 @@ mod tests {
             concat!(
                 r#"{"duration_ms":6230,"sample_rate":44100,"resampled":true,"#,
                 r#""segments":[{"start_ms":970,"end_ms":5260}],"speech_ratio":0.689,"#,
-                r#""egress_bytes":{"all_audio":549000,"speech_only":137324,"saved":411676},"#,
+                r#""egress_bytes":{"all_audio":549000,"speech_only":137324,"sent":137524,"saved":411476},"#,
                 r#""params":{"threshold":0.5,"min_speech_ms":250,"min_silence_ms":100,"speech_pad_ms":30},"#,
-                r#""model":{"name":"silero-vad","version":"6.2.3"}}"#
+                r#""model":{"name":"silero-vad","version":"6.2.3"},"#,
+                r#""transcript":{"text":"hello","endpoint":"transcribe","model":"whisper-large-v3","#,
+                r#""cost_usd":0.0005,"cost_micro_usd":500,"attempts":1,"latency_ms":12,"#,
+                r#""bytes_sent":137524,"audio_seconds":5.0}}"#
             )
+        );
+        let skipped = Report {
+            transcript: None,
+            transcript_skipped: Some("budget-exceeded: spent".into()),
+            egress_bytes: Egress::new(549_000, 137_324, None),
+            ..report
+        };
+        let json = serde_json::to_string(&skipped).expect("serialises");
+        assert!(json.contains(r#""sent":null,"saved":null}"#), "{json}");
+        assert!(
+            json.ends_with(r#""transcript":null,"transcript_skipped":"budget-exceeded: spent"}"#),
+            "{json}"
         );
     }
 }

@@ -87,13 +87,17 @@ fn output(outputs: &[NamedTensor], name: &str, len: usize) -> Result<Vec<f32>, G
 #[cfg(test)]
 pub(crate) mod fake {
     //! A stand-in voice model: loud rows are speech, and it checks the state carry.
+    //! Also a stand-in transcription endpoint that answers or fails as told.
 
     use super::*;
     use crate::frames::CONTEXT;
-    use crate::imports::LoadedModel;
+    use crate::imports::{CallRecord, LoadedModel, RemoteError, Transcription};
 
     /// Fake host: the model `silero-vad` version `test-1`; `hn = h + 1` so the state
-    /// reaching each batch counts the batches before it.
+    /// reaching each batch counts the batches before it. Every transcription endpoint
+    /// answers `fake transcript of N bytes` from model `fake-whisper`, billing the WAV's
+    /// seconds at 100 micro-dollars each and counting 200 bytes of multipart framing,
+    /// unless `remote_error` is set.
     #[derive(Default)]
     pub struct FakeHost {
         /// Rows per call, in call order.
@@ -104,6 +108,23 @@ pub(crate) mod fake {
         pub fail: Option<String>,
         /// When set, outputs are returned without this name.
         pub drop_output: Option<&'static str>,
+        /// Transcription calls, in call order.
+        pub transcriptions: Vec<TranscribeCall>,
+        /// When set, every transcription fails with this error.
+        pub remote_error: Option<RemoteError>,
+    }
+
+    /// One `transcribe` call as the fake endpoint saw it.
+    #[derive(Debug, Clone)]
+    pub struct TranscribeCall {
+        /// Endpoint name.
+        pub endpoint: String,
+        /// The audio itself.
+        pub audio: Vec<u8>,
+        /// Declared format.
+        pub format: String,
+        /// Language hint.
+        pub language: Option<String>,
     }
 
     impl Imports for FakeHost {
@@ -160,6 +181,37 @@ pub(crate) mod fake {
                 .into_iter()
                 .filter(|t| Some(t.name.as_str()) != self.drop_output)
                 .collect())
+        }
+
+        fn transcribe(
+            &mut self,
+            endpoint: &str,
+            audio: &[u8],
+            format: &str,
+            language: Option<&str>,
+        ) -> Result<Transcription, RemoteError> {
+            self.transcriptions.push(TranscribeCall {
+                endpoint: endpoint.to_owned(),
+                audio: audio.to_vec(),
+                format: format.to_owned(),
+                language: language.map(str::to_owned),
+            });
+            if let Some(error) = &self.remote_error {
+                return Err(error.clone());
+            }
+            let seconds = audio.len().saturating_sub(44) as f32 / 32_000.0;
+            Ok(Transcription {
+                text: format!("fake transcript of {} bytes", audio.len()),
+                call: CallRecord {
+                    endpoint: endpoint.to_owned(),
+                    model: "fake-whisper".to_owned(),
+                    audio_seconds: seconds,
+                    cost_micro_usd: (f64::from(seconds) * 100.0).round() as u64,
+                    bytes_sent: audio.len() as u64 + 200,
+                    latency_ms: 7,
+                    attempts: 1,
+                },
+            })
         }
 
         fn now_ns(&mut self) -> u64 {
