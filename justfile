@@ -25,6 +25,7 @@ lint:
 # Fetch and verify the models, and make the sample audio.
 setup:
     models/fetch
+    models/build-minilm
     samples/make
 
 # Build the guest components (wasm32-wasip2, release) into target/wasm32-wasip2/release.

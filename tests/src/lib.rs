@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use hybrid::config::{Config, Dim, InputFact, ModelConfig, PipelineConfig, RuntimeConfig};
 use hybrid::local::ModelRegistry;
+use hybrid::remote::Remote;
 use hybrid::runtime::{Request, Runtime};
 
 /// The repository root.
@@ -114,6 +115,21 @@ pub fn runtime(pipelines: &[PipelineConfig]) -> Runtime {
     runtime
 }
 
+/// A runtime with the VAD model, the serverless endpoints of `remote` and the given
+/// pipelines.
+pub fn runtime_with_remote(remote: Arc<Remote>, pipelines: &[PipelineConfig]) -> Runtime {
+    let models = Arc::new(ModelRegistry::load(&[vad_model()]).expect("VAD model loads"));
+    let config = RuntimeConfig {
+        max_instances: 16,
+        ..RuntimeConfig::default()
+    };
+    let runtime = Runtime::with_remote(&config, models, remote).expect("runtime starts");
+    for p in pipelines {
+        runtime.load_pipeline(p).expect("pipeline loads");
+    }
+    runtime
+}
+
 /// A request with metadata given as `key=value` pairs.
 pub fn request(body: Vec<u8>, content_type: &str, metadata: &[(&str, &str)]) -> Request {
     Request {
@@ -125,4 +141,102 @@ pub fn request(body: Vec<u8>, content_type: &str, metadata: &[(&str, &str)]) -> 
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
     }
+}
+
+/// The 16-bit samples of a PCM WAV file's `data` chunk (channels interleaved as stored).
+pub fn wav_samples(wav: &[u8]) -> Vec<i16> {
+    // RIFF header (12 bytes), then chunks of id (4), little-endian size (4), body
+    // (padded to an even length).
+    let mut at = 12;
+    while at + 8 <= wav.len() {
+        let size = u32::from_le_bytes(wav[at + 4..at + 8].try_into().expect("4 bytes")) as usize;
+        let body = at + 8;
+        if &wav[at..at + 4] == b"data" {
+            let end = (body + size).min(wav.len());
+            return wav[body..end]
+                .chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                .collect();
+        }
+        at = body + size + size % 2;
+    }
+    panic!("WAV file has no data chunk");
+}
+
+/// A 16 kHz mono 16-bit PCM WAV file holding `samples`.
+pub fn wav_16k_mono(samples: &[i16]) -> Vec<u8> {
+    const RATE: u32 = 16_000;
+    let data_len = u32::try_from(samples.len() * 2).expect("WAV under 4 GiB");
+    let mut wav = Vec::with_capacity(44 + samples.len() * 2);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes()); // fmt chunk size
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&RATE.to_le_bytes());
+    wav.extend_from_slice(&(RATE * 2).to_le_bytes()); // bytes per second
+    wav.extend_from_slice(&2u16.to_le_bytes()); // bytes per frame
+    wav.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        wav.extend_from_slice(&s.to_le_bytes());
+    }
+    wav
+}
+
+/// A model as the default config (`hybrid.toml`) declares it, its file made by `made_by`.
+pub fn configured_model(name: &str, made_by: &str) -> ModelConfig {
+    let config = Config::load(&root().join("hybrid.toml")).expect("hybrid.toml loads");
+    let model = config
+        .models
+        .into_iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("{name} configured in hybrid.toml"));
+    existing(model.path.clone(), made_by);
+    for asset in model.assets.values() {
+        existing(asset.path.clone(), made_by);
+    }
+    model
+}
+
+/// all-MiniLM-L6-v2 (with its `vocab` asset) as the default config declares it.
+pub fn minilm_model() -> ModelConfig {
+    configured_model("minilm-l6-v2", "models/build-minilm")
+}
+
+/// A runtime with the given models and pipelines.
+pub fn runtime_with_models(models: &[ModelConfig], pipelines: &[PipelineConfig]) -> Runtime {
+    let models = Arc::new(ModelRegistry::load(models).expect("models load"));
+    let config = RuntimeConfig {
+        max_instances: 16,
+        ..RuntimeConfig::default()
+    };
+    let runtime = Runtime::new(&config, models).expect("runtime starts");
+    for p in pipelines {
+        runtime.load_pipeline(p).expect("pipeline loads");
+    }
+    runtime
+}
+
+/// A committed test-data file, `tests/data/<path>`.
+pub fn test_data(path: &str) -> Vec<u8> {
+    let file = root().join("tests/data").join(path);
+    std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+/// A runtime with no local models, the serverless endpoints of `remote` and the given
+/// pipelines: for routing policies that only call endpoints.
+pub fn runtime_with_remote_only(remote: Arc<Remote>, pipelines: &[PipelineConfig]) -> Runtime {
+    let models = Arc::new(ModelRegistry::load(&[]).expect("an empty model registry loads"));
+    let config = RuntimeConfig {
+        max_instances: 16,
+        ..RuntimeConfig::default()
+    };
+    let runtime = Runtime::with_remote(&config, models, remote).expect("runtime starts");
+    for p in pipelines {
+        runtime.load_pipeline(p).expect("pipeline loads");
+    }
+    runtime
 }

@@ -1,0 +1,102 @@
+//! The routing options a client sets through `x-hybrid-*` headers, which the host hands
+//! over as request metadata without the prefix: `endpoint` (which serverless chat
+//! endpoint, default [`DEFAULT_ENDPOINT`]) and `pass_model` (`true` sends the request's
+//! `model` to the provider instead of the endpoint's configured model id). A key given
+//! twice takes its last value; other keys are ignored.
+
+use crate::error::RouterError;
+
+/// The endpoint used unless metadata `endpoint` names another.
+pub const DEFAULT_ENDPOINT: &str = "chat";
+
+/// The options for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The serverless endpoint to call.
+    pub endpoint: String,
+    /// Whether the request's `model` overrides the endpoint's configured model id.
+    pub pass_model: bool,
+}
+
+/// Reads the options from `metadata`.
+pub fn parse(metadata: &[(String, String)]) -> Result<Options, RouterError> {
+    let last = |key: &str| {
+        metadata
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.trim())
+    };
+    let endpoint = match last("endpoint") {
+        None => DEFAULT_ENDPOINT.to_owned(),
+        Some("") => {
+            return Err(RouterError::bad_request(
+                "x-hybrid-endpoint is empty: name a configured chat endpoint, or leave the \
+                 header out to use \"chat\"",
+            ));
+        }
+        Some(name) => name.to_owned(),
+    };
+    let pass_model = match last("pass_model") {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => true,
+        Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => false,
+        Some(v) => {
+            return Err(RouterError::bad_request(format!(
+                "x-hybrid-pass-model must be true or false, got {v:?}"
+            )));
+        }
+    };
+    Ok(Options {
+        endpoint,
+        pass_model,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_to_the_chat_endpoint_and_the_configured_model() {
+        assert_eq!(
+            parse(&meta(&[("prefer", "remote")])),
+            Ok(Options {
+                endpoint: "chat".into(),
+                pass_model: false
+            })
+        );
+    }
+
+    #[test]
+    fn the_last_value_wins() {
+        let options = parse(&meta(&[
+            ("endpoint", "a"),
+            ("endpoint", " big-chat "),
+            ("pass_model", "TRUE"),
+        ]))
+        .expect("valid");
+        assert_eq!(options.endpoint, "big-chat");
+        assert!(options.pass_model);
+        assert!(
+            !parse(&meta(&[("pass_model", "0")]))
+                .expect("valid")
+                .pass_model
+        );
+    }
+
+    #[test]
+    fn rejects_empty_endpoints_and_unclear_flags() {
+        let empty = parse(&meta(&[("endpoint", " ")])).expect_err("empty");
+        assert!(matches!(&empty, RouterError::BadRequest(m) if m.contains("x-hybrid-endpoint")));
+        let flag = parse(&meta(&[("pass_model", "maybe")])).expect_err("unclear");
+        assert!(matches!(&flag, RouterError::BadRequest(m) if m.contains("\"maybe\"")));
+    }
+}

@@ -1,0 +1,97 @@
+//! Token ids to sentence embeddings through the host's model: inputs are split into
+//! batches of at most [`MAX_BATCH`], each batch right-padded with `[PAD]` (mask 0) to its
+//! longest sequence and run once with `local.run`; `last_hidden_state` is then pooled per
+//! input ([`crate::pooling`]).
+
+use crate::error::EmbedError;
+use crate::imports::Imports;
+use crate::pooling::mean_pool_normalized;
+use crate::tensor::NamedTensor;
+
+/// Inputs per model run: large enough to amortise the call, small enough that one
+/// batch of 256-token inputs stays well inside the guest's and the host's memory.
+pub const MAX_BATCH: usize = 32;
+/// Width of the model's token vectors (and of the embeddings).
+pub const DIM: usize = 384;
+
+/// What the encoder produced for a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoded {
+    /// One unit-length embedding of [`DIM`] values per input, in input order.
+    pub embeddings: Vec<Vec<f32>>,
+    /// How many times the model ran.
+    pub batches: usize,
+}
+
+/// Embeds every token sequence in `sequences` with model `model`.
+pub fn embed(
+    imports: &mut impl Imports,
+    model: &str,
+    pad: u32,
+    sequences: &[Vec<u32>],
+) -> Result<Encoded, EmbedError> {
+    let mut embeddings = Vec::with_capacity(sequences.len());
+    let mut batches = 0;
+    for batch in sequences.chunks(MAX_BATCH) {
+        let (ids, mask) = padded(batch, pad);
+        let seq = batch.iter().map(Vec::len).max().unwrap_or(0);
+        let dims = [batch.len() as u32, seq as u32];
+        let outputs = imports
+            .run(
+                model,
+                vec![
+                    NamedTensor::i64("input_ids", &dims, &ids),
+                    NamedTensor::i64("attention_mask", &dims, &mask),
+                ],
+            )
+            .map_err(|e| EmbedError::upstream(format!("model {model:?}: {e}")))?;
+        let hidden = outputs
+            .iter()
+            .find(|t| t.name == "last_hidden_state")
+            .ok_or_else(|| {
+                EmbedError::upstream(format!("model {model:?} has no last_hidden_state output"))
+            })?;
+        let expected = [batch.len() as u32, seq as u32, DIM as u32];
+        if hidden.dims != expected {
+            return Err(EmbedError::upstream(format!(
+                "model {model:?}: last_hidden_state has dimensions {:?}, expected {expected:?}",
+                hidden.dims
+            )));
+        }
+        let values = hidden.to_f32().map_err(EmbedError::upstream)?;
+        for (row, tokens) in values.chunks_exact(seq * DIM).zip(batch) {
+            embeddings.push(mean_pool_normalized(row, DIM, tokens.len()));
+        }
+        batches += 1;
+    }
+    Ok(Encoded {
+        embeddings,
+        batches,
+    })
+}
+
+/// Row-major `input_ids` and `attention_mask` for `batch`, right-padded to its longest.
+fn padded(batch: &[Vec<u32>], pad: u32) -> (Vec<i64>, Vec<i64>) {
+    let seq = batch.iter().map(Vec::len).max().unwrap_or(0);
+    let mut ids = Vec::with_capacity(batch.len() * seq);
+    let mut mask = Vec::with_capacity(batch.len() * seq);
+    for tokens in batch {
+        ids.extend(tokens.iter().map(|&t| i64::from(t)));
+        ids.extend(std::iter::repeat_n(i64::from(pad), seq - tokens.len()));
+        mask.extend(std::iter::repeat_n(1, tokens.len()));
+        mask.extend(std::iter::repeat_n(0, seq - tokens.len()));
+    }
+    (ids, mask)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pads_right_with_pad_and_zero_mask() {
+        let (ids, mask) = padded(&[vec![101, 7, 102], vec![101, 102]], 0);
+        assert_eq!(ids, [101, 7, 102, 101, 102, 0]);
+        assert_eq!(mask, [1, 1, 1, 1, 1, 0]);
+    }
+}

@@ -1,0 +1,36 @@
+//! OpenAI-style sentence embeddings for the `hybrid` edge host, computed on the box with
+//! the host's local all-MiniLM-L6-v2 model.
+//!
+//! The component takes an OpenAI embeddings request (`{"input": ...}`), tokenises every
+//! input with BERT WordPiece exactly as Hugging Face `tokenizers` does for this model,
+//! runs the encoder in padded batches through `local.run`, mean-pools the token vectors
+//! over the attention mask, L2-normalises, and answers in OpenAI's response shape.
+//!
+//! # Layout
+//!
+//! - [`embed`]: one request from body to response; the order of the steps.
+//! - [`request`]: the OpenAI request JSON, validated.
+//! - [`vocab`], [`normalize`], [`wordpiece`], [`tokenizer`]: text to token ids
+//!   (BertNormalizer, BertPreTokenizer, WordPiece, special tokens, truncation).
+//! - [`encoder`]: batching, padding and the model runs.
+//! - [`pooling`]: mean pooling and L2 normalisation.
+//! - [`response`]: the OpenAI response JSON (float or base64) and the routing reason.
+//! - [`tensor`], [`imports`]: the host interface as plain Rust, so all of the above runs
+//!   natively in unit tests with a fake model.
+//! - [`error`]: the failure cases, one per WIT `error` case.
+//! - `component` (wasm32 only): the generated bindings and the glue to them.
+
+#[cfg(target_arch = "wasm32")]
+mod component;
+pub mod embed;
+pub mod encoder;
+pub mod error;
+pub mod imports;
+pub mod normalize;
+pub mod pooling;
+pub mod request;
+pub mod response;
+pub mod tensor;
+pub mod tokenizer;
+pub mod vocab;
+pub mod wordpiece;
