@@ -13,8 +13,13 @@
 //! - [`runtime`]: the wasmtime side: one engine, a prepared instance per pipeline, a fresh
 //!   store per request with a memory cap and a deadline, and the host side of each WIT
 //!   interface the guest imports.
-//! - [`cli`]: the `hybrid` subcommands (`run`, `models`, `check`); `main.rs` only parses
-//!   arguments and prints errors.
+//! - [`remote`]: serverless endpoints called for guests: the ureq client with retries,
+//!   circuit breakers, size limits and spend budget; credentials never leave it.
+//! - [`server`]: `hybrid serve`, the HTTP front: pipelines, OpenAI-compatible routes,
+//!   Prometheus metrics, admission control and graceful shutdown.
+//! - [`envelope`]: the JSON shape of a served request, shared by `run` and `serve`.
+//! - [`cli`]: the `hybrid` subcommands (`run`, `serve`, `models`, `check`); `main.rs` only
+//!   parses arguments and prints errors.
 
 #[cfg(target_endian = "big")]
 compile_error!(
@@ -23,6 +28,8 @@ compile_error!(
 
 pub mod cli;
 pub mod config;
+pub mod envelope;
 pub mod local;
 pub mod remote;
 pub mod runtime;
+pub mod server;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hybrid::cli::{CheckArgs, ModelsArgs, RunArgs};
+use hybrid::cli::{CheckArgs, ModelsArgs, RunArgs, ServeArgs};
 
 /// hybrid: the hybrid inference edge host.
 ///
@@ -16,12 +16,18 @@ struct Cli {
     /// Logs go to stderr. Defaults to $HYBRID_LOG, else `warn`.
     #[arg(long, global = true, value_name = "FILTER")]
     log: Option<String>,
+    /// Log as JSON lines (for log shippers) instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve pipelines over HTTP: `/v1/pipelines/{name}`, OpenAI-compatible `/v1/...`,
+    /// `/metrics`, `/healthz`, `/readyz`.
+    Serve(ServeArgs),
     /// Serve one request (an input file) through a pipeline and print the JSON result.
     Run(RunArgs),
     /// Verify and list the local models a config loads.
@@ -43,6 +49,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
+        Command::Serve(args) => args.execute(),
         Command::Run(args) => args.execute(),
         Command::Models(args) => args.execute(),
         Command::Check(args) => args.execute(),

@@ -25,6 +25,8 @@ fn run_prints_segments_and_the_routing_record() {
         "hybrid.toml",
         "--pipeline",
         "voice-gate",
+        "--param",
+        "transcribe=off",
         "samples/generated/demo.wav",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -4,7 +4,9 @@
 mod check;
 mod models;
 mod run;
+mod serve;
 
 pub use check::CheckArgs;
 pub use models::ModelsArgs;
 pub use run::RunArgs;
+pub use serve::ServeArgs;

@@ -8,11 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use base64::Engine as _;
-use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::runtime::{Outcome, Request, Runtime};
+use crate::envelope;
+use crate::runtime::{Request, Runtime};
 
 /// Arguments of `hybrid run`.
 #[derive(Debug, clap::Args)]
@@ -62,7 +61,7 @@ impl RunArgs {
         let outcome = runtime.handle(&self.pipeline, &request)?;
         println!(
             "{}",
-            serde_json::to_string_pretty(&report(&self.pipeline, &request, &outcome))?
+            serde_json::to_string_pretty(&envelope::to_json(&self.pipeline, &request, &outcome))?
         );
         Ok(ExitCode::SUCCESS)
     }
@@ -89,65 +88,6 @@ fn guess_content_type(path: &Path) -> &'static str {
     }
 }
 
-/// The JSON `hybrid run` prints.
-fn report(pipeline: &str, request: &Request, outcome: &Outcome) -> Value {
-    let response = &outcome.response;
-    let routing = &response.routing;
-    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-    let mut runs: Vec<Value> = Vec::new();
-    for run in &outcome.model_runs {
-        let existing = runs
-            .iter_mut()
-            .find(|r| r["model"] == run.model.as_str() && r["version"] == run.version.as_str());
-        match existing {
-            Some(r) => {
-                r["calls"] = json!(r["calls"].as_u64().unwrap_or(0) + 1);
-                r["elapsed_ms"] = json!(r["elapsed_ms"].as_f64().unwrap_or(0.0) + ms(run.elapsed));
-            }
-            None => runs.push(json!({
-                "model": run.model, "version": run.version, "calls": 1, "elapsed_ms": ms(run.elapsed),
-            })),
-        }
-    }
-    let (body_key, body) = body_value(&response.content_type, &response.body);
-    json!({
-        "request_id": request.id,
-        "pipeline": pipeline,
-        "content_type": response.content_type,
-        body_key: body,
-        "routing": {
-            "route": routing.route,
-            "reason": routing.reason,
-            "model": routing.model,
-            "model_version": routing.model_version,
-        },
-        "local_runs": runs,
-        "timings_ms": {
-            "instantiate": ms(outcome.timings.instantiate),
-            "handle": ms(outcome.timings.handle),
-            "local_models": ms(outcome.timings.local_models),
-            "total": ms(outcome.timings.total),
-        },
-    })
-}
-
-/// JSON bodies are embedded as JSON, text as a string, anything else as base64.
-fn body_value(content_type: &str, body: &[u8]) -> (&'static str, Value) {
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    if (essence == "application/json" || essence.ends_with("+json"))
-        && let Ok(value) = serde_json::from_slice(body)
-    {
-        return ("body", value);
-    }
-    match std::str::from_utf8(body) {
-        Ok(text) => ("body", Value::String(text.to_owned())),
-        Err(_) => (
-            "body_base64",
-            json!(base64::engine::general_purpose::STANDARD.encode(body)),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,18 +101,5 @@ mod tests {
         assert_eq!(parse_param("a=b=c"), Ok(("a".into(), "b=c".into())));
         assert!(parse_param("novalue").is_err());
         assert!(parse_param("=x").is_err());
-    }
-
-    #[test]
-    fn bodies_are_shown_by_content_type() {
-        assert_eq!(
-            body_value("application/json", b"{\"a\":1}"),
-            ("body", json!({"a": 1}))
-        );
-        assert_eq!(body_value("text/plain", b"hi"), ("body", json!("hi")));
-        assert_eq!(
-            body_value("application/octet-stream", &[0xff, 0]),
-            ("body_base64", json!("/wA="))
-        );
     }
 }

@@ -15,8 +15,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod endpoint;
+mod expand;
+mod server;
 
 pub use endpoint::{BudgetConfig, EndpointConfig, EndpointKind, Prices};
+pub use server::{OpenAiKind, OpenAiModel, ServerConfig};
 
 /// A configuration problem, naming the file and the entry at fault.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +69,12 @@ pub struct Config {
     /// Spend limits across every endpoint.
     #[serde(default)]
     pub budget: BudgetConfig,
+    /// The HTTP front of `hybrid serve`.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Model ids served on the OpenAI-compatible routes, each by a pipeline.
+    #[serde(default, rename = "openai_model")]
+    pub openai_models: Vec<OpenAiModel>,
 }
 
 /// Limits shared by every pipeline.
@@ -83,7 +92,7 @@ pub struct RuntimeConfig {
 impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
-            max_instances: 64,
+            max_instances: 1024,
             max_memory_mib: 512,
             epoch_tick_ms: 5,
         }
@@ -204,9 +213,26 @@ impl Config {
         })
     }
 
-    /// Parses and validates config text; relative paths are resolved against `base`.
+    /// The built-in default (the repository's `hybrid.toml`), with paths resolved
+    /// against `base` (normally the current directory).
+    pub fn builtin(base: &Path) -> Result<Self, ConfigError> {
+        Self::parse(include_str!("../../../hybrid.toml"), base).map_err(|e| match e {
+            ConfigError::Parse { message, .. } | ConfigError::Invalid { message, .. } => ConfigError::Invalid {
+                path: PathBuf::from("(built-in default)"),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates config text; `${VAR}` and `${VAR:-default}` are expanded
+    /// from the environment and relative paths resolved against `base`.
     pub fn parse(text: &str, base: &Path) -> Result<Self, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let text = expand::expand(text, &|name| std::env::var(name).ok()).map_err(|message| ConfigError::Invalid {
+            path: PathBuf::new(),
+            message,
+        })?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: PathBuf::new(),
             message: e.to_string(),
         })?;
@@ -296,6 +322,25 @@ impl Config {
             }
             e.validate()?;
         }
+        let srv = &self.server;
+        if srv.max_concurrency == 0 || srv.max_concurrency > rt.max_instances {
+            return Err(format!(
+                "server.max_concurrency must be between 1 and runtime.max_instances ({})",
+                rt.max_instances
+            ));
+        }
+        if srv.max_body_bytes == 0 {
+            return Err("server.max_body_bytes must be > 0".into());
+        }
+        let mut ids = HashSet::new();
+        for m in &self.openai_models {
+            if !ids.insert(&m.id) {
+                return Err(format!("openai_model {:?} is defined twice", m.id));
+            }
+            if self.pipeline(&m.pipeline).is_none() {
+                return Err(format!("openai_model {:?} names pipeline {:?}, which is not configured", m.id, m.pipeline));
+            }
+        }
         for (window, value) in [
             ("per_minute", self.budget.per_minute),
             ("per_hour", self.budget.per_hour),
@@ -346,7 +391,7 @@ mod tests {
         );
         assert_eq!(config.pipelines[0].component, Path::new("/abs/voice.wasm"));
         assert_eq!(config.pipelines[0].deadline_ms, 10_000);
-        assert_eq!(config.runtime.max_instances, 64);
+        assert_eq!(config.runtime.max_instances, 1024);
     }
 
     #[test]

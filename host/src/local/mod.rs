@@ -8,6 +8,7 @@
 //! [`LocalError`] it can act on, never a host panic.
 
 mod checksum;
+mod cpu_slots;
 mod tensor;
 mod tract_backend;
 
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use checksum::{ChecksumError, sha256_file};
+pub use cpu_slots::CpuSlots;
 pub use tensor::{ElementType, NamedTensor, ShapeProblem, Tensor, TensorSpec};
 pub use tract_backend::TractModel;
 
@@ -146,6 +148,7 @@ pub struct ModelRun {
 pub struct ModelRegistry {
     models: Vec<Arc<LocalModel>>,
     by_name: HashMap<String, usize>,
+    cpu: CpuSlots,
 }
 
 impl ModelRegistry {
@@ -245,6 +248,7 @@ impl ModelRegistry {
             return Err(self.unknown(model));
         };
         let ordered = order_inputs(&model.info, inputs)?;
+        let _slot = self.cpu.acquire();
         let started = Instant::now();
         let outputs = model.backend.run(ordered).map_err(|e| {
             LocalError::ExecutionFailed(format!("model {:?}: {e}", model.info.name))

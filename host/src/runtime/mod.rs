@@ -119,6 +119,8 @@ pub struct Pipeline {
     pub config: PipelineConfig,
     /// The component's imports and exports.
     pub summary: ComponentSummary,
+    /// Lower-case hex SHA-256 of the component file, reported in metrics.
+    pub digest: String,
     pre: PipelinePre<RequestState>,
 }
 
@@ -198,9 +200,14 @@ impl Runtime {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "compiled pipeline component"
         );
+        let digest = {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(&bytes))
+        };
         let pipeline = Arc::new(Pipeline {
             config: config.clone(),
             summary: prepared.summary,
+            digest,
             pre: prepared.pre,
         });
         self.pipelines

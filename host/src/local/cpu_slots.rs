@@ -1,0 +1,88 @@
+//! Bounds concurrent local-model runs to the number of cores.
+//!
+//! Model runs are CPU-bound: running more at once than there are cores only adds context
+//! switches and stretches every run. Requests waiting on serverless calls hold worker
+//! threads but no slot, so a flood of slow remote calls cannot crowd out local work.
+
+use std::sync::{Condvar, Mutex};
+
+/// A counting semaphore for model runs.
+#[derive(Debug)]
+pub struct CpuSlots {
+    free: Mutex<usize>,
+    released: Condvar,
+}
+
+/// A held slot, given back when dropped.
+pub struct CpuSlot<'a>(&'a CpuSlots);
+
+impl CpuSlots {
+    /// `n` slots (at least one).
+    pub fn new(n: usize) -> Self {
+        Self {
+            free: Mutex::new(n.max(1)),
+            released: Condvar::new(),
+        }
+    }
+
+    /// One slot per core the process may use.
+    pub fn per_core() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(1, usize::from))
+    }
+
+    /// Waits for a free slot.
+    pub fn acquire(&self) -> CpuSlot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = self.released.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+        CpuSlot(self)
+    }
+}
+
+impl Default for CpuSlots {
+    fn default() -> Self {
+        Self::per_core()
+    }
+}
+
+impl Drop for CpuSlot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.0.released.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn never_more_holders_than_slots() {
+        let slots = Arc::new(CpuSlots::new(2));
+        let holding = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (slots, holding, peak) = (slots.clone(), holding.clone(), peak.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..20 {
+                        let _slot = slots.acquire();
+                        let now = holding.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        std::thread::yield_now();
+                        holding.fetch_sub(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        assert!(peak.load(Ordering::SeqCst) <= 2);
+        assert!(peak.load(Ordering::SeqCst) >= 1);
+    }
+}

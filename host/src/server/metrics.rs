@@ -1,0 +1,274 @@
+//! Prometheus metrics, written in the text exposition format (version 0.0.4) by hand:
+//! a handful of counter and histogram families keyed by label values, so the output is
+//! exactly what `promtool check metrics` and every scraper accept.
+//!
+//! Label values come from configuration (pipeline, endpoint and model names, routes a
+//! guest reports, error case names), never from request payloads, so cardinality stays
+//! bounded by the config.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Latency buckets in seconds: 1 ms to 30 s.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+type Labels = Vec<(&'static str, String)>;
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; LATENCY_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// One family of counters.
+struct CounterFamily {
+    name: &'static str,
+    help: &'static str,
+    values: Mutex<BTreeMap<Labels, f64>>,
+}
+
+impl CounterFamily {
+    const fn new(name: &'static str, help: &'static str) -> Self {
+        Self {
+            name,
+            help,
+            values: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn add(&self, labels: Labels, by: f64) {
+        *self.values.lock().unwrap_or_else(|p| p.into_inner()).entry(labels).or_default() += by;
+    }
+
+    fn encode(&self, out: &mut String) {
+        let _ = writeln!(out, "# HELP {} {}\n# TYPE {} counter", self.name, self.help, self.name);
+        for (labels, value) in self.values.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "{}{} {}", self.name, render(labels, None), number(*value));
+        }
+    }
+}
+
+/// One family of latency histograms.
+struct HistogramFamily {
+    name: &'static str,
+    help: &'static str,
+    values: Mutex<BTreeMap<Labels, Histogram>>,
+}
+
+impl HistogramFamily {
+    const fn new(name: &'static str, help: &'static str) -> Self {
+        Self {
+            name,
+            help,
+            values: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn observe(&self, labels: Labels, value: Duration) {
+        let seconds = value.as_secs_f64();
+        let mut values = self.values.lock().unwrap_or_else(|p| p.into_inner());
+        let h = values.entry(labels).or_default();
+        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                h.counts[i] += 1;
+            }
+        }
+        h.count += 1;
+        h.sum += seconds;
+    }
+
+    fn encode(&self, out: &mut String) {
+        let _ = writeln!(out, "# HELP {} {}\n# TYPE {} histogram", self.name, self.help, self.name);
+        for (labels, h) in self.values.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+                let le = number(*bound);
+                let _ = writeln!(out, "{}_bucket{} {}", self.name, render(labels, Some(&le)), h.counts[i]);
+            }
+            let _ = writeln!(out, "{}_bucket{} {}", self.name, render(labels, Some("+Inf")), h.count);
+            let _ = writeln!(out, "{}_sum{} {}", self.name, render(labels, None), number(h.sum));
+            let _ = writeln!(out, "{}_count{} {}", self.name, render(labels, None), h.count);
+        }
+    }
+}
+
+/// Escapes a label value as the exposition format requires.
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn render(labels: &Labels, le: Option<&str>) -> String {
+    let mut parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+    if let Some(le) = le {
+        parts.push(format!("le=\"{le}\""));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", parts.join(","))
+    }
+}
+
+fn number(v: f64) -> String {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// A gauge sample computed at scrape time.
+pub struct GaugeSample {
+    /// Metric name.
+    pub name: &'static str,
+    /// Help text.
+    pub help: &'static str,
+    /// Label pairs.
+    pub labels: Vec<(&'static str, String)>,
+    /// Value.
+    pub value: f64,
+}
+
+/// Every metric the server exports.
+pub struct Metrics {
+    requests: CounterFamily,
+    request_seconds: HistogramFamily,
+    model_seconds: HistogramFamily,
+    remote_attempts: CounterFamily,
+    remote_errors: CounterFamily,
+    remote_seconds: HistogramFamily,
+    cost: CounterFamily,
+    egress: CounterFamily,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Empty metric families.
+    pub fn new() -> Self {
+        Self {
+            requests: CounterFamily::new("hybrid_requests_total", "Requests served, by pipeline, route and outcome."),
+            request_seconds: HistogramFamily::new(
+                "hybrid_request_duration_seconds",
+                "Request latency from admission to response, by route.",
+            ),
+            model_seconds: HistogramFamily::new(
+                "hybrid_local_model_duration_seconds",
+                "Time inside one local model run, by model.",
+            ),
+            remote_attempts: CounterFamily::new(
+                "hybrid_remote_attempts_total",
+                "HTTP attempts made to serverless endpoints, by endpoint.",
+            ),
+            remote_errors: CounterFamily::new(
+                "hybrid_remote_errors_total",
+                "Failed serverless calls, by endpoint and error case.",
+            ),
+            remote_seconds: HistogramFamily::new(
+                "hybrid_remote_duration_seconds",
+                "Serverless call latency including retries, by endpoint.",
+            ),
+            cost: CounterFamily::new("hybrid_cost_usd_total", "Serverless spend in US dollars, by pipeline and endpoint."),
+            egress: CounterFamily::new(
+                "hybrid_egress_bytes_total",
+                "Bytes sent off the box to serverless endpoints, by pipeline and endpoint.",
+            ),
+        }
+    }
+
+    /// Records one finished request.
+    pub fn request(&self, pipeline: &str, route: &str, outcome: &str, elapsed: Duration) {
+        self.requests.add(
+            vec![("pipeline", pipeline.into()), ("route", route.into()), ("outcome", outcome.into())],
+            1.0,
+        );
+        self.request_seconds.observe(vec![("route", route.into())], elapsed);
+    }
+
+    /// Records one local model run.
+    pub fn model_run(&self, model: &str, elapsed: Duration) {
+        self.model_seconds.observe(vec![("model", model.into())], elapsed);
+    }
+
+    /// Records one serverless call (successful or not).
+    pub fn remote_call(
+        &self,
+        pipeline: &str,
+        endpoint: &str,
+        attempts: u32,
+        elapsed: Duration,
+        bytes_sent: u64,
+        cost_usd: f64,
+        error: Option<&str>,
+    ) {
+        self.remote_attempts.add(vec![("endpoint", endpoint.into())], f64::from(attempts));
+        self.remote_seconds.observe(vec![("endpoint", endpoint.into())], elapsed);
+        let both = || vec![("pipeline", pipeline.to_owned()), ("endpoint", endpoint.to_owned())];
+        self.egress.add(both(), bytes_sent as f64);
+        self.cost.add(both(), cost_usd);
+        if let Some(case) = error {
+            self.remote_errors.add(vec![("endpoint", endpoint.into()), ("error", case.into())], 1.0);
+        }
+    }
+
+    /// The exposition text, with `gauges` computed by the caller at scrape time.
+    pub fn encode(&self, gauges: &[GaugeSample]) -> String {
+        let mut out = String::new();
+        self.requests.encode(&mut out);
+        self.request_seconds.encode(&mut out);
+        self.model_seconds.encode(&mut out);
+        self.remote_attempts.encode(&mut out);
+        self.remote_errors.encode(&mut out);
+        self.remote_seconds.encode(&mut out);
+        self.cost.encode(&mut out);
+        self.egress.encode(&mut out);
+        let mut last = "";
+        for g in gauges {
+            if g.name != last {
+                let _ = writeln!(out, "# HELP {} {}\n# TYPE {} gauge", g.name, g.help, g.name);
+                last = g.name;
+            }
+            let _ = writeln!(out, "{}{} {}", g.name, render(&g.labels, None), number(g.value));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_counters_histograms_and_gauges() {
+        let m = Metrics::new();
+        m.request("voice-gate", "local", "ok", Duration::from_millis(3));
+        m.request("voice-gate", "local", "ok", Duration::from_millis(30));
+        m.remote_call("voice-gate", "transcribe", 2, Duration::from_millis(200), 1000, 0.0025, Some("timeout"));
+        let text = m.encode(&[GaugeSample {
+            name: "hybrid_in_flight",
+            help: "Requests executing.",
+            labels: vec![],
+            value: 1.0,
+        }]);
+        assert!(text.contains("hybrid_requests_total{outcome=\"ok\",pipeline=\"voice-gate\",route=\"local\"} 2") || text.contains("hybrid_requests_total{pipeline=\"voice-gate\",route=\"local\",outcome=\"ok\"} 2"), "{text}");
+        assert!(text.contains("hybrid_request_duration_seconds_bucket{route=\"local\",le=\"0.005\"} 1"), "{text}");
+        assert!(text.contains("hybrid_request_duration_seconds_bucket{route=\"local\",le=\"+Inf\"} 2"), "{text}");
+        assert!(text.contains("hybrid_remote_attempts_total{endpoint=\"transcribe\"} 2"), "{text}");
+        assert!(text.contains("hybrid_remote_errors_total{endpoint=\"transcribe\",error=\"timeout\"} 1"), "{text}");
+        assert!(text.contains("hybrid_cost_usd_total{pipeline=\"voice-gate\",endpoint=\"transcribe\"} 0.0025"), "{text}");
+        assert!(text.contains("# TYPE hybrid_in_flight gauge\nhybrid_in_flight 1"), "{text}");
+    }
+
+    #[test]
+    fn escapes_label_values() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

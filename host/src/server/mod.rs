@@ -1,0 +1,225 @@
+//! `hybrid serve`: the edge box's HTTP front.
+//!
+//! # Concurrency
+//! HTTP is async (tokio + axum on a small multi-threaded runtime); guests are not.
+//! wasmtime runs each request synchronously, and a guest's serverless call blocks its
+//! thread for as long as the provider takes (seconds). So every admitted request runs on
+//! tokio's blocking pool: one thread per request in flight, which costs memory, not CPU,
+//! while it waits on the network. What must not be oversubscribed is the CPU, so local
+//! model runs take one of a fixed number of per-core slots ([`crate::local::CpuSlots`]):
+//! 512 requests parked on slow remote calls hold threads and instance slots but no CPU
+//! slot, and local-only requests keep running at full speed beside them. Admission
+//! ([`admission`]) bounds how many run at once (`server.max_concurrency`, at most the
+//! pooling allocator's instance slots) and how many may wait (`server.max_queue`); beyond
+//! that the answer is an immediate 503 with `Retry-After`.
+//!
+//! # Life cycle
+//! Models load and components compile before the port is bound, so `/readyz` is true from
+//! the first request. SIGTERM or Ctrl-C stops accepting connections, lets in-flight
+//! requests finish for up to `server.drain_timeout_ms`, then exits 0.
+
+mod admission;
+pub mod metrics;
+mod reply;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::config::{Config, OpenAiModel};
+use crate::runtime::{Outcome, PipelineError, Request, Runtime};
+use admission::Admission;
+use metrics::Metrics;
+
+/// Everything a handler needs, shared across requests.
+pub struct AppState {
+    runtime: Arc<Runtime>,
+    admission: Admission,
+    metrics: Metrics,
+    openai_models: Vec<OpenAiModel>,
+    max_body_bytes: usize,
+    retry_after_s: u32,
+}
+
+/// Why a request was not served by its pipeline.
+pub enum Refusal {
+    /// The box is full.
+    Busy,
+    /// The pipeline failed.
+    Pipeline(PipelineError),
+    /// The worker thread died (a host bug).
+    Internal(String),
+}
+
+impl AppState {
+    /// Runs `request` on pipeline `name` on a blocking worker once admitted, and records
+    /// its metrics.
+    async fn execute(&self, name: &str, request: Request) -> Result<(Request, Outcome), Refusal> {
+        let started = std::time::Instant::now();
+        let permit = self.admission.admit().await.map_err(|full| {
+            tracing::warn!(pipeline = name, queued = full.queued, "refused: box is full");
+            self.metrics.request(name, "none", "busy", started.elapsed());
+            Refusal::Busy
+        })?;
+        let runtime = self.runtime.clone();
+        let pipeline = name.to_owned();
+        let joined = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let result = runtime.handle(&pipeline, &request);
+            (request, result)
+        })
+        .await;
+        let (request, result) = joined.map_err(|e| Refusal::Internal(format!("worker failed: {e}")))?;
+        match result {
+            Ok(outcome) => {
+                self.observe(name, &outcome, started.elapsed());
+                tracing::info!(
+                    request_id = %request.id,
+                    pipeline = name,
+                    route = %outcome.response.routing.route,
+                    reason = %outcome.response.routing.reason,
+                    model = %crate::envelope::model_label(&outcome),
+                    total_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "served"
+                );
+                Ok((request, outcome))
+            }
+            Err(error) => {
+                let outcome = match &error {
+                    PipelineError::DeadlineExceeded { .. } => "deadline",
+                    PipelineError::Rejected { kind, .. } => kind,
+                    PipelineError::UnknownPipeline { .. } => "unknown-pipeline",
+                    PipelineError::Overloaded { .. } => "busy",
+                    _ => "failed",
+                };
+                self.metrics.request(name, "none", outcome, started.elapsed());
+                tracing::warn!(request_id = %request.id, pipeline = name, status = error.status(), error = %error, "not served");
+                Err(Refusal::Pipeline(error))
+            }
+        }
+    }
+
+    fn observe(&self, pipeline: &str, outcome: &Outcome, elapsed: Duration) {
+        self.metrics.request(pipeline, &outcome.response.routing.route, "ok", elapsed);
+        for run in &outcome.model_runs {
+            self.metrics.model_run(&run.model, run.elapsed);
+        }
+        for call in &outcome.remote_calls {
+            self.metrics.remote_call(
+                pipeline,
+                &call.endpoint,
+                call.attempts,
+                call.latency,
+                call.bytes_sent,
+                call.cost_micro_usd as f64 / 1e6,
+                None,
+            );
+        }
+        for failed in &outcome.remote_failures {
+            self.metrics.remote_call(
+                pipeline,
+                &failed.endpoint,
+                failed.attempts,
+                failed.latency,
+                failed.bytes_sent,
+                0.0,
+                Some(failed.error.case()),
+            );
+        }
+    }
+}
+
+/// Builds the router over a loaded runtime (tests use it with their own listener).
+pub fn router(runtime: Arc<Runtime>, config: &Config) -> Router {
+    let server = &config.server;
+    let state = Arc::new(AppState {
+        admission: Admission::new(server.max_concurrency, server.max_queue, runtime.load().clone()),
+        runtime,
+        metrics: Metrics::new(),
+        openai_models: config.openai_models.clone(),
+        max_body_bytes: server.max_body_bytes,
+        retry_after_s: server.retry_after_s,
+    });
+    Router::new()
+        .route("/v1/pipelines/{name}", post(routes::pipelines::handle))
+        .route("/v1/chat/completions", post(routes::openai::chat))
+        .route("/v1/embeddings", post(routes::openai::embeddings))
+        .route("/v1/models", get(routes::openai::models))
+        .route("/metrics", get(routes::health::metrics))
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .fallback(routes::health::not_found)
+        // The handlers enforce the configured limit themselves, with a clear message.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// Serves `runtime` on `listen` until SIGTERM or Ctrl-C, then drains.
+pub fn serve(runtime: Arc<Runtime>, config: &Config, listen: &str) -> anyhow::Result<()> {
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        // One blocking thread per request that may execute at once, plus headroom.
+        .max_blocking_threads(config.server.max_concurrency as usize + 16)
+        .thread_name("hybrid-http")
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let drain = Duration::from_millis(config.server.drain_timeout_ms);
+    tokio.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr: SocketAddr = listener.local_addr()?;
+        println!("hybrid serving on http://{addr}");
+        tracing::info!(%addr, pipelines = ?runtime.pipeline_names(), "serving");
+        let app = router(runtime, config);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut stopped = stop_rx.clone();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        });
+        let server = tokio::spawn(async move { server.await });
+        shutdown_signal().await;
+        tracing::info!(drain_ms = drain.as_millis() as u64, "shutting down: draining in-flight requests");
+        let _ = stop_tx.send(true);
+        match tokio::time::timeout(drain, server).await {
+            Ok(Ok(Ok(()))) => tracing::info!("drained; exiting"),
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error while draining"),
+            Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+            Err(_) => tracing::warn!("drain deadline passed with requests still in flight; exiting"),
+        }
+        drop(stop_rx);
+        Ok::<(), anyhow::Error>(())
+    })?;
+    // Blocking workers still running past the drain deadline are abandoned.
+    tokio.shutdown_timeout(Duration::from_millis(100));
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,98 @@
+//! Operations routes: `/healthz` (the process is alive), `/readyz` (models loaded and
+//! components compiled: true once serving, since both happen before the port opens),
+//! `/metrics` (Prometheus text), and the JSON 404 for anything else.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::remote::CircuitState;
+use crate::server::AppState;
+use crate::server::metrics::GaugeSample;
+use crate::server::reply::ApiError;
+
+/// `GET /healthz`.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: what is loaded.
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let models: Vec<_> = state
+        .runtime
+        .models()
+        .list()
+        .map(|m| json!({"name": m.name, "version": m.version}))
+        .collect();
+    axum::Json(json!({"ready": true, "pipelines": state.runtime.pipeline_names(), "models": models})).into_response()
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let load = state.runtime.load().snapshot();
+    let gauge = |name, help, labels: Vec<(&'static str, String)>, value: f64| GaugeSample {
+        name,
+        help,
+        labels,
+        value,
+    };
+    let mut gauges = vec![
+        gauge("hybrid_in_flight", "Requests executing now.", vec![], f64::from(load.in_flight)),
+        gauge("hybrid_queue_depth", "Requests waiting for a worker.", vec![], f64::from(load.queued)),
+        gauge("hybrid_capacity", "Requests executed at once before queueing.", vec![], f64::from(load.capacity)),
+    ];
+    for health in state.runtime.remote().health() {
+        let value = match health.circuit {
+            CircuitState::Closed => 0.0,
+            CircuitState::HalfOpen => 1.0,
+            CircuitState::Open => 2.0,
+        };
+        gauges.push(gauge(
+            "hybrid_circuit_state",
+            "Circuit breaker per endpoint: 0 closed, 1 half-open, 2 open.",
+            vec![("endpoint", health.name)],
+            value,
+        ));
+    }
+    for name in state.runtime.pipeline_names() {
+        if let Ok(p) = state.runtime.pipeline(&name) {
+            gauges.push(gauge(
+                "hybrid_component_info",
+                "The component serving each pipeline (always 1).",
+                vec![("pipeline", name), ("sha256", p.digest.clone())],
+                1.0,
+            ));
+        }
+    }
+    for m in state.runtime.models().list() {
+        gauges.push(gauge(
+            "hybrid_model_info",
+            "Local models loaded (always 1).",
+            vec![("model", m.name.clone()), ("version", m.version.clone()), ("sha256", m.sha256.clone())],
+            1.0,
+        ));
+    }
+    let mut response = state.metrics.encode(&gauges).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// Anything else.
+pub async fn not_found(uri: Uri) -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        format!(
+            "no route {}; routes: POST /v1/pipelines/{{name}}, POST /v1/chat/completions, POST /v1/embeddings, \
+             GET /v1/models, GET /metrics, GET /healthz, GET /readyz",
+            uri.path()
+        ),
+    )
+    .into_response()
+}

@@ -1,0 +1,42 @@
+//! The HTTP routes: one file per family.
+
+pub mod health;
+pub mod openai;
+pub mod pipelines;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+
+use super::reply::ApiError;
+
+/// Reads the request body up to `limit` bytes; beyond it, a 413 naming the limit.
+pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            format!("request body exceeds this server's limit of {limit} bytes"),
+        )
+        .code("body_too_large")
+    })
+}
+
+/// The request id a client sent (`x-request-id`, if sane) or a new one.
+pub fn request_id(headers: &HeaderMap, fresh: impl FnOnce() -> String) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(fresh, str::to_owned)
+}
+
+/// Metadata from `x-hybrid-*` headers (prefix removed, lower-case keys).
+pub fn hybrid_metadata(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let key = name.as_str().strip_prefix("x-hybrid-")?;
+            Some((key.replace('-', "_"), value.to_str().ok()?.to_owned()))
+        })
+        .collect()
+}

@@ -1,0 +1,181 @@
+//! The OpenAI-compatible routes: `POST /v1/chat/completions` (with `stream: true` as
+//! SSE), `POST /v1/embeddings` and `GET /v1/models`.
+//!
+//! Each model id a client may ask for is mapped by the config (`[[openai_model]]`) to a
+//! pipeline, whose component decides how to serve it: locally, on serverless, or not at
+//! all. The client's JSON goes to the component unchanged; its OpenAI-shaped answer comes
+//! back unchanged, with the `x-hybrid-*` headers added. Streaming is produced by the host
+//! from the component's complete answer: the client sees a standard SSE stream, but the
+//! first token arrives when the whole completion is ready.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{hybrid_metadata, read_body, request_id};
+use crate::config::OpenAiKind;
+use crate::runtime::Request;
+use crate::server::AppState;
+use crate::server::reply::{ApiError, hybrid_headers, json_with_headers};
+
+/// `POST /v1/chat/completions`.
+pub async fn chat(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
+    serve(&state, OpenAiKind::Chat, request).await
+}
+
+/// `POST /v1/embeddings`.
+pub async fn embeddings(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
+    serve(&state, OpenAiKind::Embeddings, request).await
+}
+
+/// `GET /v1/models`: the model ids the config maps to pipelines.
+pub async fn models(State(state): State<Arc<AppState>>) -> Response {
+    let data: Vec<Value> = state
+        .openai_models
+        .iter()
+        .map(|m| json!({"id": m.id, "object": "model", "created": 0, "owned_by": "hybrid"}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+async fn serve(state: &AppState, kind: OpenAiKind, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let id = request_id(&parts.headers, || state.runtime.new_request_id());
+    match prepare(state, kind, &parts.headers, body, &id).await {
+        Ok((pipeline, request, stream)) => match state.execute(&pipeline, request).await {
+            Ok((request, outcome)) => {
+                let headers = hybrid_headers(&request, &outcome);
+                let body = outcome.response.body.clone();
+                if serde_json::from_slice::<Value>(&body).is_err() {
+                    return ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        "server_error",
+                        format!("pipeline {pipeline:?} answered with a body that is not JSON"),
+                    )
+                    .request_id(&id)
+                    .into_response();
+                }
+                match stream {
+                    Some(include_usage) => sse(headers, &body, include_usage),
+                    None => json_with_headers(headers, body),
+                }
+            }
+            Err(refusal) => ApiError::from_refusal(state, refusal, &id).into_response(),
+        },
+        Err(error) => error.request_id(&id).into_response(),
+    }
+}
+
+/// Validates the client's JSON just enough to route it: which pipeline, and whether to
+/// stream (`Some(include_usage)`).
+async fn prepare(
+    state: &AppState,
+    kind: OpenAiKind,
+    headers: &axum::http::HeaderMap,
+    body: Body,
+    id: &str,
+) -> Result<(String, Request, Option<bool>), ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request_error",
+            format!("content type {content_type:?} is not supported; send application/json"),
+        ));
+    }
+    let body = read_body(body, state.max_body_bytes).await?;
+    let json: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            format!("could not parse the JSON body of your request: {e}"),
+        )
+    })?;
+    let Some(model) = json.get("model").and_then(Value::as_str) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "you must provide a model parameter",
+        )
+        .param("model"));
+    };
+    let Some(mapped) = state.openai_models.iter().find(|m| m.id == model && m.kind == kind) else {
+        let known: Vec<&str> = state
+            .openai_models
+            .iter()
+            .filter(|m| m.kind == kind)
+            .map(|m| m.id.as_str())
+            .collect();
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            format!("The model `{model}` does not exist; this server offers: [{}]", known.join(", ")),
+        )
+        .param("model")
+        .code("model_not_found"));
+    };
+    let stream = (kind == OpenAiKind::Chat && json.get("stream").and_then(Value::as_bool) == Some(true)).then(|| {
+        json.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true)
+    });
+    let mut metadata = hybrid_metadata(headers);
+    metadata.push((
+        "openai_route".into(),
+        match kind {
+            OpenAiKind::Chat => "chat".into(),
+            OpenAiKind::Embeddings => "embeddings".into(),
+        },
+    ));
+    let request = Request {
+        id: id.to_owned(),
+        content_type: "application/json".into(),
+        body: body.to_vec(),
+        metadata,
+    };
+    Ok((mapped.pipeline.clone(), request, stream))
+}
+
+/// Re-emits a complete `chat.completion` as the `chat.completion.chunk` SSE stream
+/// OpenAI clients expect: a role chunk, content chunks word by word, a finish chunk, an
+/// optional usage chunk, then `[DONE]`.
+fn sse(headers: axum::http::HeaderMap, body: &[u8], include_usage: bool) -> Response {
+    let completion: Value = serde_json::from_slice(body).unwrap_or_default();
+    let id = completion.get("id").cloned().unwrap_or_else(|| json!("chatcmpl-hybrid"));
+    let created = completion.get("created").cloned().unwrap_or_else(|| json!(0));
+    let model = completion.get("model").cloned().unwrap_or_else(|| json!(""));
+    let choice = completion.pointer("/choices/0").cloned().unwrap_or_default();
+    let content = choice.pointer("/message/content").and_then(Value::as_str).unwrap_or("");
+    let finish = choice.get("finish_reason").cloned().unwrap_or_else(|| json!("stop"));
+    let chunk = |choices: Value| {
+        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": choices})
+    };
+    let mut events = vec![chunk(json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]))];
+    for piece in content.split_inclusive(' ') {
+        events.push(chunk(json!([{"index": 0, "delta": {"content": piece}, "finish_reason": null}])));
+    }
+    events.push(chunk(json!([{"index": 0, "delta": {}, "finish_reason": finish}])));
+    if include_usage {
+        let mut last = chunk(json!([]));
+        last["usage"] = completion.get("usage").cloned().unwrap_or_default();
+        events.push(last);
+    }
+    let mut text = String::new();
+    for event in events {
+        text.push_str("data: ");
+        text.push_str(&event.to_string());
+        text.push_str("\n\n");
+    }
+    text.push_str("data: [DONE]\n\n");
+    let mut response = Response::new(Body::from(text));
+    *response.headers_mut() = headers;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
