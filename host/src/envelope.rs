@@ -11,13 +11,26 @@ use crate::runtime::{Outcome, Request};
 
 /// Total serverless spend of the request in US dollars.
 pub fn cost_usd(outcome: &Outcome) -> f64 {
-    outcome.remote_calls.iter().map(|c| c.cost_micro_usd).sum::<u64>() as f64 / 1e6
+    outcome
+        .remote_calls
+        .iter()
+        .map(|c| c.cost_micro_usd)
+        .sum::<u64>() as f64
+        / 1e6
 }
 
 /// Bytes the request sent off the box to serverless endpoints (failed attempts included).
 pub fn egress_bytes(outcome: &Outcome) -> u64 {
-    outcome.remote_calls.iter().map(|c| c.bytes_sent).sum::<u64>()
-        + outcome.remote_failures.iter().map(|f| f.bytes_sent).sum::<u64>()
+    outcome
+        .remote_calls
+        .iter()
+        .map(|c| c.bytes_sent)
+        .sum::<u64>()
+        + outcome
+            .remote_failures
+            .iter()
+            .map(|f| f.bytes_sent)
+            .sum::<u64>()
 }
 
 /// `name@version` of the model that answered, or just the name when it has no version.
@@ -106,7 +119,10 @@ pub fn body_value(content_type: &str, body: &[u8]) -> (&'static str, Value) {
     }
     match std::str::from_utf8(body) {
         Ok(text) => ("body", Value::String(text.to_owned())),
-        Err(_) => ("body_base64", json!(base64::engine::general_purpose::STANDARD.encode(body))),
+        Err(_) => (
+            "body_base64",
+            json!(base64::engine::general_purpose::STANDARD.encode(body)),
+        ),
     }
 }
 
@@ -116,8 +132,14 @@ mod tests {
 
     #[test]
     fn bodies_are_shown_by_content_type() {
-        assert_eq!(body_value("application/json", b"{\"a\":1}"), ("body", json!({"a": 1})));
+        assert_eq!(
+            body_value("application/json", b"{\"a\":1}"),
+            ("body", json!({"a": 1}))
+        );
         assert_eq!(body_value("text/plain", b"hi"), ("body", json!("hi")));
-        assert_eq!(body_value("application/octet-stream", &[0xff, 0]), ("body_base64", json!("/wA=")));
+        assert_eq!(
+            body_value("application/octet-stream", &[0xff, 0]),
+            ("body_base64", json!("/wA="))
+        );
     }
 }

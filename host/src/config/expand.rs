@@ -10,9 +10,12 @@ pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("unterminated ${{ in config near {:?}", &rest[start..rest.len().min(start + 30)]))?;
+        let end = after.find('}').ok_or_else(|| {
+            format!(
+                "unterminated ${{ in config near {:?}",
+                &rest[start..rest.len().min(start + 30)]
+            )
+        })?;
         let inner = &after[..end];
         let (name, default) = match inner.split_once(":-") {
             Some((name, default)) => (name, Some(default)),
@@ -24,7 +27,9 @@ pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String
         match (env(name).filter(|v| !v.is_empty()), default) {
             (Some(value), _) => out.push_str(&value),
             (None, Some(default)) => out.push_str(default),
-            (None, None) => return Err(format!("the config uses ${{{name}}} but {name} is not set")),
+            (None, None) => {
+                return Err(format!("the config uses ${{{name}}} but {name} is not set"));
+            }
         }
         rest = &after[end + 1..];
     }
@@ -43,15 +48,30 @@ mod tests {
     #[test]
     fn expands_set_variables_and_defaults() {
         assert_eq!(expand("a ${URL} b", &env), Ok("a http://sim/v1 b".into()));
-        assert_eq!(expand("${NOPE:-https://do/v1}", &env), Ok("https://do/v1".into()));
+        assert_eq!(
+            expand("${NOPE:-https://do/v1}", &env),
+            Ok("https://do/v1".into())
+        );
         assert_eq!(expand("${URL:-x}", &env), Ok("http://sim/v1".into()));
         assert_eq!(expand("no vars", &env), Ok("no vars".into()));
     }
 
     #[test]
     fn unset_variables_and_bad_syntax_are_errors() {
-        assert!(expand("${NOPE}", &env).expect_err("unset").contains("NOPE is not set"));
-        assert!(expand("${URL", &env).expect_err("open").contains("unterminated"));
-        assert!(expand("${a b}", &env).expect_err("name").contains("not a variable name"));
+        assert!(
+            expand("${NOPE}", &env)
+                .expect_err("unset")
+                .contains("NOPE is not set")
+        );
+        assert!(
+            expand("${URL", &env)
+                .expect_err("open")
+                .contains("unterminated")
+        );
+        assert!(
+            expand("${a b}", &env)
+                .expect_err("name")
+                .contains("not a variable name")
+        );
     }
 }

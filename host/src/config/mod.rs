@@ -217,10 +217,12 @@ impl Config {
     /// against `base` (normally the current directory).
     pub fn builtin(base: &Path) -> Result<Self, ConfigError> {
         Self::parse(include_str!("../../../hybrid.toml"), base).map_err(|e| match e {
-            ConfigError::Parse { message, .. } | ConfigError::Invalid { message, .. } => ConfigError::Invalid {
-                path: PathBuf::from("(built-in default)"),
-                message,
-            },
+            ConfigError::Parse { message, .. } | ConfigError::Invalid { message, .. } => {
+                ConfigError::Invalid {
+                    path: PathBuf::from("(built-in default)"),
+                    message,
+                }
+            }
             other => other,
         })
     }
@@ -228,9 +230,11 @@ impl Config {
     /// Parses and validates config text; `${VAR}` and `${VAR:-default}` are expanded
     /// from the environment and relative paths resolved against `base`.
     pub fn parse(text: &str, base: &Path) -> Result<Self, ConfigError> {
-        let text = expand::expand(text, &|name| std::env::var(name).ok()).map_err(|message| ConfigError::Invalid {
-            path: PathBuf::new(),
-            message,
+        let text = expand::expand(text, &|name| std::env::var(name).ok()).map_err(|message| {
+            ConfigError::Invalid {
+                path: PathBuf::new(),
+                message,
+            }
         })?;
         let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: PathBuf::new(),
@@ -323,7 +327,8 @@ impl Config {
             e.validate()?;
         }
         let srv = &self.server;
-        if srv.max_concurrency == 0 || srv.max_concurrency > rt.max_instances {
+        let concurrency = srv.concurrency(rt.max_instances);
+        if concurrency == 0 || concurrency > rt.max_instances {
             return Err(format!(
                 "server.max_concurrency must be between 1 and runtime.max_instances ({})",
                 rt.max_instances
@@ -338,7 +343,10 @@ impl Config {
                 return Err(format!("openai_model {:?} is defined twice", m.id));
             }
             if self.pipeline(&m.pipeline).is_none() {
-                return Err(format!("openai_model {:?} names pipeline {:?}, which is not configured", m.id, m.pipeline));
+                return Err(format!(
+                    "openai_model {:?} names pipeline {:?}, which is not configured",
+                    m.id, m.pipeline
+                ));
             }
         }
         for (window, value) in [

@@ -12,8 +12,8 @@ pub struct ServerConfig {
     /// Largest request body accepted, in bytes (413 beyond).
     pub max_body_bytes: usize,
     /// Requests executing at once (each holds a worker thread and a guest instance);
-    /// at most `runtime.max_instances`.
-    pub max_concurrency: u32,
+    /// at most `runtime.max_instances`, which is also the default (capped at 512).
+    pub max_concurrency: Option<u32>,
     /// Requests allowed to wait for a worker; beyond it the answer is 503 with
     /// `Retry-After`, never a hang.
     pub max_queue: u32,
@@ -28,11 +28,18 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 25 << 20,
-            max_concurrency: 512,
+            max_concurrency: None,
             max_queue: 256,
             retry_after_s: 1,
             drain_timeout_ms: 10_000,
         }
+    }
+}
+
+impl ServerConfig {
+    /// The concurrency bound given the runtime's instance slots.
+    pub fn concurrency(&self, max_instances: u32) -> u32 {
+        self.max_concurrency.unwrap_or(max_instances.min(512))
     }
 }
 

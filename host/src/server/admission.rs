@@ -59,7 +59,11 @@ impl Admission {
         }
         self.load.set_queued(queued + 1);
         let _waiting = Waiting(self);
-        self.running.clone().acquire_owned().await.map_err(|_| Full { queued })
+        self.running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Full { queued })
     }
 
     /// Requests waiting now.
@@ -86,7 +90,10 @@ mod tests {
         }
         assert!(admission.admit().await.is_err(), "queue of one is full");
         drop(first);
-        waiter.await.expect("join").expect("admitted after the first finished");
+        waiter
+            .await
+            .expect("join")
+            .expect("admitted after the first finished");
         assert_eq!(admission.queued(), 0);
     }
 }

@@ -42,13 +42,28 @@ impl CounterFamily {
     }
 
     fn add(&self, labels: Labels, by: f64) {
-        *self.values.lock().unwrap_or_else(|p| p.into_inner()).entry(labels).or_default() += by;
+        *self
+            .values
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(labels)
+            .or_default() += by;
     }
 
     fn encode(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP {} {}\n# TYPE {} counter", self.name, self.help, self.name);
+        let _ = writeln!(
+            out,
+            "# HELP {} {}\n# TYPE {} counter",
+            self.name, self.help, self.name
+        );
         for (labels, value) in self.values.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(out, "{}{} {}", self.name, render(labels, None), number(*value));
+            let _ = writeln!(
+                out,
+                "{}{} {}",
+                self.name,
+                render(labels, None),
+                number(*value)
+            );
         }
     }
 }
@@ -83,26 +98,60 @@ impl HistogramFamily {
     }
 
     fn encode(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP {} {}\n# TYPE {} histogram", self.name, self.help, self.name);
+        let _ = writeln!(
+            out,
+            "# HELP {} {}\n# TYPE {} histogram",
+            self.name, self.help, self.name
+        );
         for (labels, h) in self.values.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
                 let le = number(*bound);
-                let _ = writeln!(out, "{}_bucket{} {}", self.name, render(labels, Some(&le)), h.counts[i]);
+                let _ = writeln!(
+                    out,
+                    "{}_bucket{} {}",
+                    self.name,
+                    render(labels, Some(&le)),
+                    h.counts[i]
+                );
             }
-            let _ = writeln!(out, "{}_bucket{} {}", self.name, render(labels, Some("+Inf")), h.count);
-            let _ = writeln!(out, "{}_sum{} {}", self.name, render(labels, None), number(h.sum));
-            let _ = writeln!(out, "{}_count{} {}", self.name, render(labels, None), h.count);
+            let _ = writeln!(
+                out,
+                "{}_bucket{} {}",
+                self.name,
+                render(labels, Some("+Inf")),
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "{}_sum{} {}",
+                self.name,
+                render(labels, None),
+                number(h.sum)
+            );
+            let _ = writeln!(
+                out,
+                "{}_count{} {}",
+                self.name,
+                render(labels, None),
+                h.count
+            );
         }
     }
 }
 
 /// Escapes a label value as the exposition format requires.
 fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn render(labels: &Labels, le: Option<&str>) -> String {
-    let mut parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+    let mut parts: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect();
     if let Some(le) = le {
         parts.push(format!("le=\"{le}\""));
     }
@@ -155,7 +204,10 @@ impl Metrics {
     /// Empty metric families.
     pub fn new() -> Self {
         Self {
-            requests: CounterFamily::new("hybrid_requests_total", "Requests served, by pipeline, route and outcome."),
+            requests: CounterFamily::new(
+                "hybrid_requests_total",
+                "Requests served, by pipeline, route and outcome.",
+            ),
             request_seconds: HistogramFamily::new(
                 "hybrid_request_duration_seconds",
                 "Request latency from admission to response, by route.",
@@ -176,7 +228,10 @@ impl Metrics {
                 "hybrid_remote_duration_seconds",
                 "Serverless call latency including retries, by endpoint.",
             ),
-            cost: CounterFamily::new("hybrid_cost_usd_total", "Serverless spend in US dollars, by pipeline and endpoint."),
+            cost: CounterFamily::new(
+                "hybrid_cost_usd_total",
+                "Serverless spend in US dollars, by pipeline and endpoint.",
+            ),
             egress: CounterFamily::new(
                 "hybrid_egress_bytes_total",
                 "Bytes sent off the box to serverless endpoints, by pipeline and endpoint.",
@@ -187,15 +242,21 @@ impl Metrics {
     /// Records one finished request.
     pub fn request(&self, pipeline: &str, route: &str, outcome: &str, elapsed: Duration) {
         self.requests.add(
-            vec![("pipeline", pipeline.into()), ("route", route.into()), ("outcome", outcome.into())],
+            vec![
+                ("pipeline", pipeline.into()),
+                ("route", route.into()),
+                ("outcome", outcome.into()),
+            ],
             1.0,
         );
-        self.request_seconds.observe(vec![("route", route.into())], elapsed);
+        self.request_seconds
+            .observe(vec![("route", route.into())], elapsed);
     }
 
     /// Records one local model run.
     pub fn model_run(&self, model: &str, elapsed: Duration) {
-        self.model_seconds.observe(vec![("model", model.into())], elapsed);
+        self.model_seconds
+            .observe(vec![("model", model.into())], elapsed);
     }
 
     /// Records one serverless call (successful or not).
@@ -209,13 +270,23 @@ impl Metrics {
         cost_usd: f64,
         error: Option<&str>,
     ) {
-        self.remote_attempts.add(vec![("endpoint", endpoint.into())], f64::from(attempts));
-        self.remote_seconds.observe(vec![("endpoint", endpoint.into())], elapsed);
-        let both = || vec![("pipeline", pipeline.to_owned()), ("endpoint", endpoint.to_owned())];
+        self.remote_attempts
+            .add(vec![("endpoint", endpoint.into())], f64::from(attempts));
+        self.remote_seconds
+            .observe(vec![("endpoint", endpoint.into())], elapsed);
+        let both = || {
+            vec![
+                ("pipeline", pipeline.to_owned()),
+                ("endpoint", endpoint.to_owned()),
+            ]
+        };
         self.egress.add(both(), bytes_sent as f64);
         self.cost.add(both(), cost_usd);
         if let Some(case) = error {
-            self.remote_errors.add(vec![("endpoint", endpoint.into()), ("error", case.into())], 1.0);
+            self.remote_errors.add(
+                vec![("endpoint", endpoint.into()), ("error", case.into())],
+                1.0,
+            );
         }
     }
 
@@ -236,7 +307,13 @@ impl Metrics {
                 let _ = writeln!(out, "# HELP {} {}\n# TYPE {} gauge", g.name, g.help, g.name);
                 last = g.name;
             }
-            let _ = writeln!(out, "{}{} {}", g.name, render(&g.labels, None), number(g.value));
+            let _ = writeln!(
+                out,
+                "{}{} {}",
+                g.name,
+                render(&g.labels, None),
+                number(g.value)
+            );
         }
         out
     }
@@ -251,20 +328,57 @@ mod tests {
         let m = Metrics::new();
         m.request("voice-gate", "local", "ok", Duration::from_millis(3));
         m.request("voice-gate", "local", "ok", Duration::from_millis(30));
-        m.remote_call("voice-gate", "transcribe", 2, Duration::from_millis(200), 1000, 0.0025, Some("timeout"));
+        m.remote_call(
+            "voice-gate",
+            "transcribe",
+            2,
+            Duration::from_millis(200),
+            1000,
+            0.0025,
+            Some("timeout"),
+        );
         let text = m.encode(&[GaugeSample {
             name: "hybrid_in_flight",
             help: "Requests executing.",
             labels: vec![],
             value: 1.0,
         }]);
-        assert!(text.contains("hybrid_requests_total{outcome=\"ok\",pipeline=\"voice-gate\",route=\"local\"} 2") || text.contains("hybrid_requests_total{pipeline=\"voice-gate\",route=\"local\",outcome=\"ok\"} 2"), "{text}");
-        assert!(text.contains("hybrid_request_duration_seconds_bucket{route=\"local\",le=\"0.005\"} 1"), "{text}");
-        assert!(text.contains("hybrid_request_duration_seconds_bucket{route=\"local\",le=\"+Inf\"} 2"), "{text}");
-        assert!(text.contains("hybrid_remote_attempts_total{endpoint=\"transcribe\"} 2"), "{text}");
-        assert!(text.contains("hybrid_remote_errors_total{endpoint=\"transcribe\",error=\"timeout\"} 1"), "{text}");
-        assert!(text.contains("hybrid_cost_usd_total{pipeline=\"voice-gate\",endpoint=\"transcribe\"} 0.0025"), "{text}");
-        assert!(text.contains("# TYPE hybrid_in_flight gauge\nhybrid_in_flight 1"), "{text}");
+        assert!(
+            text.contains(
+                "hybrid_requests_total{outcome=\"ok\",pipeline=\"voice-gate\",route=\"local\"} 2"
+            ) || text.contains(
+                "hybrid_requests_total{pipeline=\"voice-gate\",route=\"local\",outcome=\"ok\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("hybrid_request_duration_seconds_bucket{route=\"local\",le=\"0.005\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hybrid_request_duration_seconds_bucket{route=\"local\",le=\"+Inf\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hybrid_remote_attempts_total{endpoint=\"transcribe\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "hybrid_remote_errors_total{endpoint=\"transcribe\",error=\"timeout\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "hybrid_cost_usd_total{pipeline=\"voice-gate\",endpoint=\"transcribe\"} 0.0025"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE hybrid_in_flight gauge\nhybrid_in_flight 1"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -63,8 +63,13 @@ impl AppState {
     async fn execute(&self, name: &str, request: Request) -> Result<(Request, Outcome), Refusal> {
         let started = std::time::Instant::now();
         let permit = self.admission.admit().await.map_err(|full| {
-            tracing::warn!(pipeline = name, queued = full.queued, "refused: box is full");
-            self.metrics.request(name, "none", "busy", started.elapsed());
+            tracing::warn!(
+                pipeline = name,
+                queued = full.queued,
+                "refused: box is full"
+            );
+            self.metrics
+                .request(name, "none", "busy", started.elapsed());
             Refusal::Busy
         })?;
         let runtime = self.runtime.clone();
@@ -75,7 +80,8 @@ impl AppState {
             (request, result)
         })
         .await;
-        let (request, result) = joined.map_err(|e| Refusal::Internal(format!("worker failed: {e}")))?;
+        let (request, result) =
+            joined.map_err(|e| Refusal::Internal(format!("worker failed: {e}")))?;
         match result {
             Ok(outcome) => {
                 self.observe(name, &outcome, started.elapsed());
@@ -98,7 +104,8 @@ impl AppState {
                     PipelineError::Overloaded { .. } => "busy",
                     _ => "failed",
                 };
-                self.metrics.request(name, "none", outcome, started.elapsed());
+                self.metrics
+                    .request(name, "none", outcome, started.elapsed());
                 tracing::warn!(request_id = %request.id, pipeline = name, status = error.status(), error = %error, "not served");
                 Err(Refusal::Pipeline(error))
             }
@@ -106,7 +113,8 @@ impl AppState {
     }
 
     fn observe(&self, pipeline: &str, outcome: &Outcome, elapsed: Duration) {
-        self.metrics.request(pipeline, &outcome.response.routing.route, "ok", elapsed);
+        self.metrics
+            .request(pipeline, &outcome.response.routing.route, "ok", elapsed);
         for run in &outcome.model_runs {
             self.metrics.model_run(&run.model, run.elapsed);
         }
@@ -139,7 +147,11 @@ impl AppState {
 pub fn router(runtime: Arc<Runtime>, config: &Config) -> Router {
     let server = &config.server;
     let state = Arc::new(AppState {
-        admission: Admission::new(server.max_concurrency, server.max_queue, runtime.load().clone()),
+        admission: Admission::new(
+            server.concurrency(config.runtime.max_instances),
+            server.max_queue,
+            runtime.load().clone(),
+        ),
         runtime,
         metrics: Metrics::new(),
         openai_models: config.openai_models.clone(),
@@ -166,7 +178,7 @@ pub fn serve(runtime: Arc<Runtime>, config: &Config, listen: &str) -> anyhow::Re
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         // One blocking thread per request that may execute at once, plus headroom.
-        .max_blocking_threads(config.server.max_concurrency as usize + 16)
+        .max_blocking_threads(config.server.concurrency(config.runtime.max_instances) as usize + 16)
         .thread_name("hybrid-http")
         .enable_all()
         .build()
@@ -187,13 +199,18 @@ pub fn serve(runtime: Arc<Runtime>, config: &Config, listen: &str) -> anyhow::Re
         });
         let server = tokio::spawn(async move { server.await });
         shutdown_signal().await;
-        tracing::info!(drain_ms = drain.as_millis() as u64, "shutting down: draining in-flight requests");
+        tracing::info!(
+            drain_ms = drain.as_millis() as u64,
+            "shutting down: draining in-flight requests"
+        );
         let _ = stop_tx.send(true);
         match tokio::time::timeout(drain, server).await {
             Ok(Ok(Ok(()))) => tracing::info!("drained; exiting"),
             Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error while draining"),
             Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
-            Err(_) => tracing::warn!("drain deadline passed with requests still in flight; exiting"),
+            Err(_) => {
+                tracing::warn!("drain deadline passed with requests still in flight; exiting")
+            }
         }
         drop(stop_rx);
         Ok::<(), anyhow::Error>(())

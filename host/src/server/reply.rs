@@ -81,12 +81,23 @@ impl ApiError {
     }
 
     fn from_pipeline(error: &PipelineError, retry_after_s: u32) -> Self {
-        let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let (kind, code) = match error {
-            PipelineError::UnknownPipeline { .. } => ("invalid_request_error", "pipeline_not_found"),
-            PipelineError::Rejected { kind: "bad-request", .. } => ("invalid_request_error", "bad_request"),
-            PipelineError::Rejected { kind: "unsupported", .. } => ("invalid_request_error", "unsupported"),
-            PipelineError::Rejected { kind: "upstream", .. } => ("upstream_error", "upstream"),
+            PipelineError::UnknownPipeline { .. } => {
+                ("invalid_request_error", "pipeline_not_found")
+            }
+            PipelineError::Rejected {
+                kind: "bad-request",
+                ..
+            } => ("invalid_request_error", "bad_request"),
+            PipelineError::Rejected {
+                kind: "unsupported",
+                ..
+            } => ("invalid_request_error", "unsupported"),
+            PipelineError::Rejected {
+                kind: "upstream", ..
+            } => ("upstream_error", "upstream"),
             PipelineError::DeadlineExceeded { .. } => ("server_error", "deadline_exceeded"),
             PipelineError::MemoryExceeded { .. } => ("server_error", "memory_exceeded"),
             PipelineError::Overloaded { .. } => ("overloaded", "overloaded"),
@@ -110,7 +121,10 @@ impl IntoResponse for ApiError {
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if let Some(id) = self.request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        if let Some(id) = self
+            .request_id
+            .and_then(|id| HeaderValue::from_str(&id).ok())
+        {
             headers.insert("x-request-id", id);
         }
         response
@@ -128,8 +142,14 @@ pub fn hybrid_headers(request: &Request, outcome: &Outcome) -> HeaderMap {
     put("x-request-id", request.id.clone());
     put("x-hybrid-route", outcome.response.routing.route.clone());
     put("x-hybrid-model", envelope::model_label(outcome));
-    put("x-hybrid-cost-usd", format!("{:.6}", envelope::cost_usd(outcome)));
-    put("x-hybrid-egress-bytes", envelope::egress_bytes(outcome).to_string());
+    put(
+        "x-hybrid-cost-usd",
+        format!("{:.6}", envelope::cost_usd(outcome)),
+    );
+    put(
+        "x-hybrid-egress-bytes",
+        envelope::egress_bytes(outcome).to_string(),
+    );
     headers
 }
 
@@ -137,8 +157,9 @@ pub fn hybrid_headers(request: &Request, outcome: &Outcome) -> HeaderMap {
 pub fn json_with_headers(headers: HeaderMap, body: Vec<u8>) -> Response {
     let mut response = Response::new(Body::from(body));
     *response.headers_mut() = headers;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }

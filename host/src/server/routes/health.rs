@@ -27,7 +27,10 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         .list()
         .map(|m| json!({"name": m.name, "version": m.version}))
         .collect();
-    axum::Json(json!({"ready": true, "pipelines": state.runtime.pipeline_names(), "models": models})).into_response()
+    axum::Json(
+        json!({"ready": true, "pipelines": state.runtime.pipeline_names(), "models": models}),
+    )
+    .into_response()
 }
 
 /// `GET /metrics`.
@@ -40,9 +43,24 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         value,
     };
     let mut gauges = vec![
-        gauge("hybrid_in_flight", "Requests executing now.", vec![], f64::from(load.in_flight)),
-        gauge("hybrid_queue_depth", "Requests waiting for a worker.", vec![], f64::from(load.queued)),
-        gauge("hybrid_capacity", "Requests executed at once before queueing.", vec![], f64::from(load.capacity)),
+        gauge(
+            "hybrid_in_flight",
+            "Requests executing now.",
+            vec![],
+            f64::from(load.in_flight),
+        ),
+        gauge(
+            "hybrid_queue_depth",
+            "Requests waiting for a worker.",
+            vec![],
+            f64::from(load.queued),
+        ),
+        gauge(
+            "hybrid_capacity",
+            "Requests executed at once before queueing.",
+            vec![],
+            f64::from(load.capacity),
+        ),
     ];
     for health in state.runtime.remote().health() {
         let value = match health.circuit {
@@ -71,7 +89,11 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         gauges.push(gauge(
             "hybrid_model_info",
             "Local models loaded (always 1).",
-            vec![("model", m.name.clone()), ("version", m.version.clone()), ("sha256", m.sha256.clone())],
+            vec![
+                ("model", m.name.clone()),
+                ("version", m.version.clone()),
+                ("sha256", m.sha256.clone()),
+            ],
             1.0,
         ));
     }

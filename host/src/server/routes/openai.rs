@@ -28,7 +28,10 @@ pub async fn chat(State(state): State<Arc<AppState>>, request: axum::extract::Re
 }
 
 /// `POST /v1/embeddings`.
-pub async fn embeddings(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
+pub async fn embeddings(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+) -> Response {
     serve(&state, OpenAiKind::Embeddings, request).await
 }
 
@@ -79,8 +82,17 @@ async fn prepare(
     body: Body,
     id: &str,
 ) -> Result<(String, Request, Option<bool>), ApiError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/json")
+    {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "invalid_request_error",
@@ -103,7 +115,11 @@ async fn prepare(
         )
         .param("model"));
     };
-    let Some(mapped) = state.openai_models.iter().find(|m| m.id == model && m.kind == kind) else {
+    let Some(mapped) = state
+        .openai_models
+        .iter()
+        .find(|m| m.id == model && m.kind == kind)
+    else {
         let known: Vec<&str> = state
             .openai_models
             .iter()
@@ -113,13 +129,20 @@ async fn prepare(
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
-            format!("The model `{model}` does not exist; this server offers: [{}]", known.join(", ")),
+            format!(
+                "The model `{model}` does not exist; this server offers: [{}]",
+                known.join(", ")
+            ),
         )
         .param("model")
         .code("model_not_found"));
     };
-    let stream = (kind == OpenAiKind::Chat && json.get("stream").and_then(Value::as_bool) == Some(true)).then(|| {
-        json.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true)
+    let stream = (kind == OpenAiKind::Chat
+        && json.get("stream").and_then(Value::as_bool) == Some(true))
+    .then(|| {
+        json.pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            == Some(true)
     });
     let mut metadata = hybrid_metadata(headers);
     metadata.push((
@@ -143,20 +166,42 @@ async fn prepare(
 /// optional usage chunk, then `[DONE]`.
 fn sse(headers: axum::http::HeaderMap, body: &[u8], include_usage: bool) -> Response {
     let completion: Value = serde_json::from_slice(body).unwrap_or_default();
-    let id = completion.get("id").cloned().unwrap_or_else(|| json!("chatcmpl-hybrid"));
-    let created = completion.get("created").cloned().unwrap_or_else(|| json!(0));
-    let model = completion.get("model").cloned().unwrap_or_else(|| json!(""));
-    let choice = completion.pointer("/choices/0").cloned().unwrap_or_default();
-    let content = choice.pointer("/message/content").and_then(Value::as_str).unwrap_or("");
-    let finish = choice.get("finish_reason").cloned().unwrap_or_else(|| json!("stop"));
-    let chunk = |choices: Value| {
-        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": choices})
-    };
-    let mut events = vec![chunk(json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]))];
+    let id = completion
+        .get("id")
+        .cloned()
+        .unwrap_or_else(|| json!("chatcmpl-hybrid"));
+    let created = completion
+        .get("created")
+        .cloned()
+        .unwrap_or_else(|| json!(0));
+    let model = completion
+        .get("model")
+        .cloned()
+        .unwrap_or_else(|| json!(""));
+    let choice = completion
+        .pointer("/choices/0")
+        .cloned()
+        .unwrap_or_default();
+    let content = choice
+        .pointer("/message/content")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let finish = choice
+        .get("finish_reason")
+        .cloned()
+        .unwrap_or_else(|| json!("stop"));
+    let chunk = |choices: Value| json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": choices});
+    let mut events = vec![chunk(
+        json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]),
+    )];
     for piece in content.split_inclusive(' ') {
-        events.push(chunk(json!([{"index": 0, "delta": {"content": piece}, "finish_reason": null}])));
+        events.push(chunk(
+            json!([{"index": 0, "delta": {"content": piece}, "finish_reason": null}]),
+        ));
     }
-    events.push(chunk(json!([{"index": 0, "delta": {}, "finish_reason": finish}])));
+    events.push(chunk(
+        json!([{"index": 0, "delta": {}, "finish_reason": finish}]),
+    ));
     if include_usage {
         let mut last = chunk(json!([]));
         last["usage"] = completion.get("usage").cloned().unwrap_or_default();
@@ -171,9 +216,10 @@ fn sse(headers: axum::http::HeaderMap, body: &[u8], include_usage: bool) -> Resp
     text.push_str("data: [DONE]\n\n");
     let mut response = Response::new(Body::from(text));
     *response.headers_mut() = headers;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -24,15 +24,23 @@ pub async fn handle(
     let (parts, body) = request.into_parts();
     let id = request_id(&parts.headers, || state.runtime.new_request_id());
     if let Err(e) = state.runtime.pipeline(&name) {
-        return ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", e.to_string())
-            .code("pipeline_not_found")
-            .request_id(&id)
-            .into_response();
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            e.to_string(),
+        )
+        .code("pipeline_not_found")
+        .request_id(&id)
+        .into_response();
     }
     let Ok(Query(query)) = query else {
-        return ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "malformed query string")
-            .request_id(&id)
-            .into_response();
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "malformed query string",
+        )
+        .request_id(&id)
+        .into_response();
     };
     let body = match read_body(body, state.max_body_bytes).await {
         Ok(body) => body,
@@ -55,7 +63,10 @@ pub async fn handle(
     match state.execute(&name, request).await {
         Ok((request, outcome)) => {
             let envelope = envelope::to_json(&name, &request, &outcome);
-            json_with_headers(hybrid_headers(&request, &outcome), envelope.to_string().into_bytes())
+            json_with_headers(
+                hybrid_headers(&request, &outcome),
+                envelope.to_string().into_bytes(),
+            )
         }
         Err(refusal) => ApiError::from_refusal(&state, refusal, &id).into_response(),
     }
