@@ -1,14 +1,49 @@
 # The commands people type. `just --list` shows them.
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
-# Build everything and run the voice-gate pipeline on the demo clip.
+# Serverless goes to DigitalOcean when DIGITALOCEAN_MODEL_ACCESS_KEY is set, else to a
+# local hybrid-sim started alongside, so the demo works offline.
+# Build everything, then serve the default config on http://127.0.0.1:8080 (Ctrl-C stops).
 run: setup guests
-    cargo run -q -p hybrid -- run --config hybrid.toml --pipeline voice-gate samples/generated/demo.wav
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build -q -p hybrid -p hybrid-sim
+    pids=()
+    trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
+    wait_for() { for _ in $(seq 1 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; cat "$1" >&2; return 1; }
+    if [[ -n "${DIGITALOCEAN_MODEL_ACCESS_KEY:-}" ]]; then
+        echo "serverless: DigitalOcean Serverless Inference (https://inference.do-ai.run/v1)"
+    else
+        export HYBRID_SIM_KEY="sim-$(od -An -tx8 -N8 /dev/urandom | tr -d ' ')"
+        target/debug/hybrid-sim --listen 127.0.0.1:8089 --latency-ms 40 > target/hybrid-sim.out 2> target/hybrid-sim.log &
+        pids+=($!)
+        wait_for target/hybrid-sim.out "listening on"
+        export HYBRID_REMOTE_URL=http://127.0.0.1:8089/v1 HYBRID_REMOTE_KEY_ENV=HYBRID_SIM_KEY
+        echo "serverless: hybrid-sim on $HYBRID_REMOTE_URL (set DIGITALOCEAN_MODEL_ACCESS_KEY to use DigitalOcean)"
+    fi
+    HYBRID_LOG=${HYBRID_LOG:-info} target/debug/hybrid serve > target/hybrid-serve.out 2> target/hybrid-serve.log &
+    pids+=($!)
+    wait_for target/hybrid-serve.out "serving on"
+    url=http://127.0.0.1:8080
+    echo "hybrid is serving on $url (logs: target/hybrid-serve.log)"
+    echo
+    echo "voice-gate on the demo clip:"
+    curl -s -H 'content-type: audio/wav' --data-binary @samples/generated/demo.wav "$url/v1/pipelines/voice-gate" \
+        | python3 -c 'import json,sys; r=json.load(sys.stdin); b=r["body"]; print(json.dumps({"segments": b["segments"], "transcript": (b.get("transcript") or {}).get("text"), "routing": r["routing"], "cost_usd": r["cost_usd"], "egress_bytes": b["egress_bytes"]}, indent=2))'
+    echo
+    echo "Try:"
+    echo "  curl -s -H 'content-type: audio/wav' --data-binary @samples/generated/demo.wav $url/v1/pipelines/voice-gate"
+    echo "  curl -s $url/v1/embeddings -H 'content-type: application/json' -d '{\"model\": \"minilm-l6-v2\", \"input\": \"hybrid inference at the edge\"}'"
+    echo "  curl -s $url/v1/chat/completions -H 'content-type: application/json' -d '{\"model\": \"llama3.3-70b-instruct\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello from the edge\"}]}'"
+    echo "  curl -s $url/metrics"
+    echo
+    echo "Ctrl-C stops."
+    wait "${pids[-1]}"
 
 # Run every test: guest unit tests, host unit tests, end-to-end tests.
 test: setup guests
     cd guest && cargo test -q --target x86_64-unknown-linux-gnu
-    cargo build -q -p hybrid
+    cargo build -q -p hybrid -p hybrid-sim
     cargo test --workspace
 
 # Run the benchmarks (criterion); figures go in BENCHMARKS.md.

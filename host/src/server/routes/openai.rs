@@ -52,8 +52,7 @@ async fn serve(state: &AppState, kind: OpenAiKind, request: axum::extract::Reque
         Ok((pipeline, request, stream)) => match state.execute(&pipeline, request).await {
             Ok((request, outcome)) => {
                 let headers = hybrid_headers(&request, &outcome);
-                let body = outcome.response.body.clone();
-                if serde_json::from_slice::<Value>(&body).is_err() {
+                let Ok(mut answer) = serde_json::from_slice::<Value>(&outcome.response.body) else {
                     return ApiError::new(
                         StatusCode::BAD_GATEWAY,
                         "server_error",
@@ -61,7 +60,12 @@ async fn serve(state: &AppState, kind: OpenAiKind, request: axum::extract::Reque
                     )
                     .request_id(&id)
                     .into_response();
+                };
+                // Guests have no wall clock: stamp `created` here.
+                if answer.get("created").and_then(Value::as_u64) == Some(0) {
+                    answer["created"] = json!(unix_now());
                 }
+                let body = answer.to_string().into_bytes();
                 match stream {
                     Some(include_usage) => sse(headers, &body, include_usage),
                     None => json_with_headers(headers, body),
@@ -71,6 +75,12 @@ async fn serve(state: &AppState, kind: OpenAiKind, request: axum::extract::Reque
         },
         Err(error) => error.request_id(&id).into_response(),
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Validates the client's JSON just enough to route it: which pipeline, and whether to
