@@ -169,7 +169,7 @@ fn embeddings_transcription_and_raw_calls() {
     );
     let inputs = vec!["edge".to_string(), "cloud".to_string()];
     let vectors = remote
-        .embed("embed", &inputs, "req", soon())
+        .embed("embed", &inputs, None, "req", soon())
         .expect("embed")
         .value;
     assert_eq!(vectors.len(), 2);
@@ -419,11 +419,42 @@ fn unknown_endpoints_and_wrong_kinds_are_not_found() {
         matches!(&failed.error, RemoteError::NotFound(m) if m.contains("configured endpoints: [chat]"))
     );
     let failed = remote
-        .embed("chat", &["x".into()], "req", soon())
+        .embed("chat", &["x".into()], None, "req", soon())
         .expect_err("kind");
     assert!(
         matches!(&failed.error, RemoteError::NotFound(m) if m.contains("serves chat, not embeddings"))
     );
+}
+
+#[test]
+fn embeddings_bound_to_a_model_identity_refuse_endpoints_that_serve_another() {
+    let sim = simulator("");
+    let mut same = endpoint("same", EndpointKind::Embeddings, &sim.base_url());
+    same.model_sha256 = Some("AB".repeat(32));
+    let other = endpoint("other", EndpointKind::Embeddings, &sim.base_url());
+    let remote = remote_with(vec![same, other], BudgetConfig::default());
+    let identity = "ab".repeat(32);
+    let inputs = vec!["edge".to_string()];
+    remote
+        .embed("same", &inputs, Some(&identity), "req", soon())
+        .expect("same model");
+    let failed = remote
+        .embed("other", &inputs, Some(&identity), "req", soon())
+        .expect_err("other model");
+    assert!(
+        matches!(&failed.error, RemoteError::NotFound(m) if m.contains("must not be mixed") && m.contains("no model identity")),
+        "{:?}",
+        failed.error
+    );
+    assert_eq!(failed.attempts, 0);
+    assert_eq!(
+        sim.stats().requests_total,
+        1,
+        "the mismatched call never left"
+    );
+    remote
+        .embed("other", &inputs, None, "req", soon())
+        .expect("unbound callers may use any endpoint");
 }
 
 #[test]

@@ -98,6 +98,7 @@ pub fn pipeline(
         component,
         deadline_ms,
         memory_mib,
+        embedding_model: None,
     }
 }
 

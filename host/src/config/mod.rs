@@ -169,6 +169,12 @@ pub struct PipelineConfig {
     /// Cap on the guest's linear memory in MiB.
     #[serde(default = "default_memory_mib")]
     pub memory_mib: u64,
+    /// For embeddings pipelines: the local model whose vectors this pipeline returns. Its
+    /// identity (name and sha256) is binding: a serverless embeddings endpoint may serve
+    /// this pipeline only if it declares the same `model_sha256`, so vectors from two
+    /// different models never mix in one index.
+    #[serde(default)]
+    pub embedding_model: Option<String>,
 }
 
 fn default_deadline_ms() -> u64 {
@@ -311,6 +317,14 @@ impl Config {
             }
             if p.deadline_ms == 0 {
                 return Err(format!("pipeline {:?}: deadline_ms must be > 0", p.name));
+            }
+            if let Some(model) = &p.embedding_model
+                && !self.models.iter().any(|m| &m.name == model)
+            {
+                return Err(format!(
+                    "pipeline {:?}: embedding_model {model:?} is not a configured model",
+                    p.name
+                ));
             }
             if p.memory_mib == 0 || p.memory_mib > rt.max_memory_mib {
                 return Err(format!(

@@ -188,14 +188,33 @@ impl Remote {
         )
     }
 
-    /// Embeddings of `inputs` on endpoint `name`.
+    /// Embeddings of `inputs` on endpoint `name`. With `identity` (the sha256 of the model
+    /// the caller's vectors must come from), an endpoint that does not declare exactly
+    /// that model is refused before anything is sent.
     pub fn embed(
         &self,
         name: &str,
         inputs: &[String],
+        identity: Option<&str>,
         request_id: &str,
         deadline: Instant,
     ) -> Result<Answer<Vec<Vec<f32>>>, FailedCall> {
+        if let (Some(required), Some(endpoint)) = (identity, self.endpoints.get(name)) {
+            let declared = endpoint.config.model_sha256.as_deref();
+            if !declared.is_some_and(|d| d.eq_ignore_ascii_case(required)) {
+                return Err(FailedCall {
+                    endpoint: name.to_owned(),
+                    error: RemoteError::NotFound(format!(
+                        "endpoint {name:?} does not serve this pipeline's embedding model (sha256 {required}); it declares {}: \
+                         vectors from different models must not be mixed",
+                        declared.map_or("no model identity".to_owned(), |d| format!("sha256 {d}"))
+                    )),
+                    attempts: 0,
+                    bytes_sent: 0,
+                    latency: Duration::ZERO,
+                });
+            }
+        }
         self.call(
             name,
             EndpointKind::Embeddings,

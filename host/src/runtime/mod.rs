@@ -307,6 +307,13 @@ impl Runtime {
         let mut state = RequestState::new(config.memory_bytes());
         state.local = LocalCtx::new(self.models.clone());
         state.remote = RemoteCtx::new(self.remote.clone(), request_id, deadline);
+        state.remote.bind_embedding_identity(
+            config
+                .embedding_model
+                .as_ref()
+                .and_then(|m| self.models.get(m))
+                .map(|m| m.info().sha256.clone()),
+        );
         state.signals = SignalsCtx::new(self.remote.clone(), self.load.clone());
         state.log = LogCtx::new(&config.name, request_id);
         state.clock = ClockCtx::new(deadline);

@@ -19,6 +19,8 @@ pub struct RemoteCtx {
     remote: Arc<Remote>,
     request_id: String,
     deadline: Instant,
+    /// The sha256 of the model this pipeline's embeddings must come from, if bound.
+    embedding_identity: Option<String>,
     /// Successful calls, in order.
     pub calls: Vec<CallRecord>,
     /// Failed calls, in order.
@@ -32,9 +34,15 @@ impl RemoteCtx {
             remote,
             request_id: request_id.to_owned(),
             deadline,
+            embedding_identity: None,
             calls: Vec::new(),
             failures: Vec::new(),
         }
+    }
+
+    /// Binds the pipeline's embeddings to the model with this sha256.
+    pub fn bind_embedding_identity(&mut self, sha256: Option<String>) {
+        self.embedding_identity = sha256;
     }
 
     /// Moves the deadline (a reused instance serving its next request).
@@ -98,9 +106,13 @@ impl remote::Host for RemoteCtx {
         endpoint: String,
         inputs: Vec<String>,
     ) -> Result<EmbeddingsResult, remote::Error> {
-        let result = self
-            .remote
-            .embed(&endpoint, &inputs, &self.request_id, self.deadline);
+        let result = self.remote.embed(
+            &endpoint,
+            &inputs,
+            self.embedding_identity.as_deref(),
+            &self.request_id,
+            self.deadline,
+        );
         let (vectors, call) = self.settle(result)?;
         Ok(EmbeddingsResult { vectors, call })
     }
