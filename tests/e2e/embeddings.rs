@@ -1,12 +1,19 @@
 //! The embed pipeline end to end: OpenAI embeddings requests through the real component,
 //! the guest's own WordPiece tokenizer and all-MiniLM-L6-v2 run by tract, checked against
-//! the NumPy reference embeddings committed in `tests/data/embeddings/reference.json`.
+//! the NumPy reference embeddings committed in `tests/data/embeddings/reference.json`;
+//! and its serverless fallback against `hybrid-sim`, which never mixes models.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
+use hybrid::config::{BudgetConfig, EndpointConfig, EndpointKind, Prices};
+use hybrid::remote::Remote;
 use hybrid::runtime::{Outcome, PipelineError, Runtime};
-use hybrid_tests::{component, minilm_model, pipeline, request, runtime_with_models, test_data};
+use hybrid_sim::{ApiKey, SimConfig, SimHandle, spawn};
+use hybrid_tests::{
+    component, minilm_model, pipeline, request, runtime_with_models,
+    runtime_with_models_and_remote, test_data,
+};
 use serde_json::{Value, json};
 
 /// Agreement required with the reference (the acceptance bound).
@@ -247,4 +254,141 @@ fn a_batch_of_40_inputs_takes_two_model_runs() {
     // Batched or alone, an input embeds the same.
     let alone = json(&embed(json!({ "input": "Sentence number 39." })).expect("served"));
     assert!(cosine(&e[39], &vectors(&alone)[0]) > 0.999_999);
+}
+
+const SIM_KEY: &str = "sk-do-test-embed-7d21e0";
+const SIM_KEY_VAR: &str = "HYBRID_TEST_EMBED_KEY";
+
+fn embeddings_endpoint(name: &str, sim: &SimHandle) -> EndpointConfig {
+    EndpointConfig {
+        name: name.into(),
+        kind: EndpointKind::Embeddings,
+        base_url: sim.base_url(),
+        api_key_env: Some(SIM_KEY_VAR.into()),
+        model: "all-mini-lm-l6-v2".into(),
+        path: None,
+        stream: false,
+        model_sha256: None,
+        price: Prices {
+            input_per_mtok: 0.02,
+            output_per_mtok: 0.0,
+            per_audio_second: 0.0,
+            per_request: 0.0,
+        },
+        timeout_ms: 5_000,
+        connect_timeout_ms: 500,
+        max_attempts: 2,
+        backoff_ms: 10,
+        max_backoff_ms: 200,
+        breaker_failures: 5,
+        breaker_open_ms: 30_000,
+        max_request_bytes: 1 << 20,
+        max_response_bytes: 1 << 20,
+    }
+}
+
+/// A simulator and a runtime whose `embed` pipeline is bound to minilm-l6-v2, with two
+/// embeddings endpoints on the simulator: `same` declares minilm's sha256, `other` no
+/// model identity.
+fn fallback_setup() -> (SimHandle, Runtime) {
+    let sim = spawn(SimConfig::with_key(ApiKey::new(SIM_KEY).expect("key"))).expect("sim starts");
+    let mut same = embeddings_endpoint("same", &sim);
+    same.model_sha256 = Some(minilm_model().sha256);
+    let other = embeddings_endpoint("other", &sim);
+    let remote = Remote::with_env(&[same, other], &BudgetConfig::default(), &|var| {
+        (var == SIM_KEY_VAR).then(|| SIM_KEY.to_string())
+    })
+    .expect("remote");
+    let mut embed = pipeline("embed", component("embed"), 60_000, 256);
+    embed.embedding_model = Some(MODEL.into());
+    let rt = runtime_with_models_and_remote(&[minilm_model()], Arc::new(remote), &[embed]);
+    (sim, rt)
+}
+
+fn embed_with(rt: &Runtime, metadata: &[(&str, &str)]) -> Outcome {
+    let body = serde_json::to_vec(&json!({"input": ["the edge box", "serverless"]})).expect("JSON");
+    rt.handle("embed", &request(body, "application/json", metadata))
+        .expect("served")
+}
+
+#[test]
+fn prefer_remote_on_an_endpoint_of_the_same_model_is_served_remotely_under_its_identity() {
+    let (sim, rt) = fallback_setup();
+    let outcome = embed_with(&rt, &[("prefer", "remote"), ("fallback", "same")]);
+    let routing = &outcome.response.routing;
+    assert_eq!(routing.route, "remote:same");
+    assert!(
+        routing
+            .reason
+            .starts_with("prefer=remote; served by endpoint same (same model sha256 e3696613...)"),
+        "{}",
+        routing.reason
+    );
+    assert_eq!(
+        (routing.model.as_str(), routing.model_version.as_str()),
+        (MODEL, "0.1.0")
+    );
+    assert!(outcome.model_runs.is_empty(), "the local model did not run");
+    assert_eq!(outcome.remote_calls.len(), 1);
+    assert_eq!(sim.stats().requests_total, 1);
+
+    let v = json(&outcome);
+    assert_eq!(v["model"], MODEL);
+    assert_eq!(v["model_sha256"], minilm_model().sha256);
+    assert_eq!(v["hybrid"]["route"], "remote:same");
+    assert_eq!(v["hybrid"]["attempts"], 1);
+    assert!(v["hybrid"]["cost_usd"].as_f64().is_some());
+    // [CLS] the edge box [SEP] + [CLS] server ##less [SEP], by the local tokenizer.
+    assert_eq!(v["usage"]["prompt_tokens"], 9);
+    let remote = vectors(&v);
+    assert!(remote.iter().all(|e| e.len() == 384));
+
+    // The simulator's vectors (a hash of the text), not the model's.
+    let local = vectors(&json(&embed_with(&rt, &[])));
+    assert!(cosine(&remote[0], &local[0]) < 0.9);
+}
+
+#[test]
+fn prefer_remote_on_an_endpoint_of_another_model_is_served_locally_and_nothing_is_sent() {
+    let (sim, rt) = fallback_setup();
+    let outcome = embed_with(&rt, &[("prefer", "remote"), ("fallback", "other")]);
+    let routing = &outcome.response.routing;
+    assert_eq!(routing.route, "local");
+    assert!(
+        routing
+            .reason
+            .starts_with("prefer=remote, but endpoint other failed (not-found:")
+            && routing
+                .reason
+                .contains("does not serve this pipeline's embedding model")
+            && routing.reason.contains("must not be mixed")
+            && routing
+                .reason
+                .ends_with("; served locally: 2 inputs, 9 tokens, 1 batch"),
+        "{}",
+        routing.reason
+    );
+    let v = json(&outcome);
+    assert_eq!(v["model_sha256"], minilm_model().sha256);
+    assert!(v.get("hybrid").is_none());
+    assert_eq!(outcome.model_runs.len(), 1);
+    assert_eq!(
+        sim.stats().requests_total,
+        0,
+        "the mismatched call never left"
+    );
+}
+
+#[test]
+fn without_a_fallback_the_pipeline_is_local_only() {
+    let (sim, rt) = fallback_setup();
+    let outcome = embed_with(&rt, &[("prefer", "remote")]);
+    let routing = &outcome.response.routing;
+    assert_eq!(
+        (routing.route.as_str(), routing.reason.as_str()),
+        ("local", "2 inputs, 9 tokens, 1 batch")
+    );
+    assert!(json(&outcome).get("hybrid").is_none());
+    assert!(outcome.remote_calls.is_empty() && outcome.remote_failures.is_empty());
+    assert_eq!(sim.stats().requests_total, 0);
 }

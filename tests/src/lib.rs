@@ -241,3 +241,22 @@ pub fn runtime_with_remote_only(remote: Arc<Remote>, pipelines: &[PipelineConfig
     }
     runtime
 }
+
+/// A runtime with the given models, the serverless endpoints of `remote` and the given
+/// pipelines: for pipelines that run a local model and may call endpoints too.
+pub fn runtime_with_models_and_remote(
+    models: &[ModelConfig],
+    remote: Arc<Remote>,
+    pipelines: &[PipelineConfig],
+) -> Runtime {
+    let models = Arc::new(ModelRegistry::load(models).expect("models load"));
+    let config = RuntimeConfig {
+        max_instances: 16,
+        ..RuntimeConfig::default()
+    };
+    let runtime = Runtime::with_remote(&config, models, remote).expect("runtime starts");
+    for p in pipelines {
+        runtime.load_pipeline(p).expect("pipeline loads");
+    }
+    runtime
+}

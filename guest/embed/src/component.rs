@@ -4,7 +4,7 @@
 
 use crate::embed::{self, Request};
 use crate::error::EmbedError;
-use crate::imports::{Imports, LoadedModel};
+use crate::imports::{Imports, LoadedModel, RemoteEmbeddings};
 use crate::tensor::{ElementType, NamedTensor};
 
 /// Generated bindings; generated code carries no docs of ours.
@@ -20,7 +20,7 @@ mod bindings {
     });
 }
 
-use bindings::hybrid::inference::{clock, local, log, messages, tensors};
+use bindings::hybrid::inference::{clock, local, log, messages, remote, tensors};
 
 /// The exported component.
 struct Embed;
@@ -41,7 +41,7 @@ impl bindings::Guest for Embed {
             content_type: "application/json".to_owned(),
             body: answer.body,
             routing: messages::Routing {
-                route: "local".to_owned(),
+                route: answer.route,
                 reason: answer.reason,
                 model: answer.model.name,
                 model_version: answer.model.version,
@@ -89,6 +89,23 @@ impl Imports for HostImports {
         }
     }
 
+    fn remote_embed(
+        &mut self,
+        endpoint: &str,
+        inputs: &[String],
+    ) -> Result<RemoteEmbeddings, String> {
+        match remote::embed(endpoint, inputs) {
+            Ok(result) => Ok(RemoteEmbeddings {
+                vectors: result.vectors,
+                cost_micro_usd: result.call.cost_micro_usd,
+                attempts: result.call.attempts,
+                input_tokens: result.call.usage.input_tokens,
+                model: result.call.model,
+            }),
+            Err(e) => Err(remote_error(e)),
+        }
+    }
+
     fn now_ns(&mut self) -> u64 {
         clock::now()
     }
@@ -108,6 +125,23 @@ fn local_error(error: local::Error) -> String {
         local::Error::ExecutionFailed(m) => ("execution-failed", m),
     };
     format!("{case}: {message}")
+}
+
+/// `case-name: message` for a remote error.
+fn remote_error(error: remote::Error) -> String {
+    match error {
+        remote::Error::Timeout(m) => format!("timeout: {m}"),
+        remote::Error::RateLimited(Some(ms)) => {
+            format!("rate-limited: the provider asks to retry after {ms} ms")
+        }
+        remote::Error::RateLimited(None) => "rate-limited: the provider kept answering 429".into(),
+        remote::Error::Unavailable(m) => format!("unavailable: {m}"),
+        remote::Error::Rejected(r) => format!("rejected: HTTP {}: {}", r.status, r.message),
+        remote::Error::TooLarge(m) => format!("too-large: {m}"),
+        remote::Error::BudgetExceeded(m) => format!("budget-exceeded: {m}"),
+        remote::Error::NotFound(m) => format!("not-found: {m}"),
+        remote::Error::BadResponse(m) => format!("bad-response: {m}"),
+    }
 }
 
 fn to_wit_tensor(t: NamedTensor) -> tensors::NamedTensor {

@@ -4,11 +4,16 @@
 //! The component takes an OpenAI embeddings request (`{"input": ...}`), tokenises every
 //! input with BERT WordPiece exactly as Hugging Face `tokenizers` does for this model,
 //! runs the encoder in padded batches through `local.run`, mean-pools the token vectors
-//! over the attention mask, L2-normalises, and answers in OpenAI's response shape.
+//! over the attention mask, L2-normalises, and answers in OpenAI's response shape. With
+//! metadata `fallback=<endpoint>` a serverless endpoint serving the *same* model (the host
+//! checks its sha256) stands in when the local model fails, or first with `prefer=remote`;
+//! vectors of two models are never mixed (the rule is in [`embed`]).
 //!
 //! # Layout
 //!
-//! - [`embed`]: one request from body to response; the order of the steps.
+//! - [`embed`]: one request from body to response; the order of the steps and the
+//!   consistency rule.
+//! - [`fallback`]: the `fallback` and `prefer` metadata and the `remote.embed` call.
 //! - [`request`]: the OpenAI request JSON, validated.
 //! - [`vocab`], [`normalize`], [`wordpiece`], [`tokenizer`]: text to token ids
 //!   (BertNormalizer, BertPreTokenizer, WordPiece, special tokens, truncation).
@@ -25,6 +30,7 @@ mod component;
 pub mod embed;
 pub mod encoder;
 pub mod error;
+pub mod fallback;
 pub mod imports;
 pub mod normalize;
 pub mod pooling;

@@ -182,6 +182,22 @@ pub struct GaugeSample {
     pub value: f64,
 }
 
+/// One serverless call as the metrics see it.
+pub struct RemoteCallSample<'a> {
+    /// Endpoint name.
+    pub endpoint: &'a str,
+    /// HTTP attempts made.
+    pub attempts: u32,
+    /// Wall-clock time, retries included.
+    pub elapsed: Duration,
+    /// Bytes sent off the box.
+    pub bytes_sent: u64,
+    /// Cost in US dollars.
+    pub cost_usd: f64,
+    /// The error case, when the call failed.
+    pub error: Option<&'a str>,
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
     requests: CounterFamily,
@@ -259,30 +275,24 @@ impl Metrics {
             .observe(vec![("model", model.into())], elapsed);
     }
 
-    /// Records one serverless call (successful or not).
-    pub fn remote_call(
-        &self,
-        pipeline: &str,
-        endpoint: &str,
-        attempts: u32,
-        elapsed: Duration,
-        bytes_sent: u64,
-        cost_usd: f64,
-        error: Option<&str>,
-    ) {
-        self.remote_attempts
-            .add(vec![("endpoint", endpoint.into())], f64::from(attempts));
+    /// Records one serverless call (successful or not) made by `pipeline`.
+    pub fn remote_call(&self, pipeline: &str, call: &RemoteCallSample<'_>) {
+        let endpoint = call.endpoint;
+        self.remote_attempts.add(
+            vec![("endpoint", endpoint.into())],
+            f64::from(call.attempts),
+        );
         self.remote_seconds
-            .observe(vec![("endpoint", endpoint.into())], elapsed);
+            .observe(vec![("endpoint", endpoint.into())], call.elapsed);
         let both = || {
             vec![
                 ("pipeline", pipeline.to_owned()),
                 ("endpoint", endpoint.to_owned()),
             ]
         };
-        self.egress.add(both(), bytes_sent as f64);
-        self.cost.add(both(), cost_usd);
-        if let Some(case) = error {
+        self.egress.add(both(), call.bytes_sent as f64);
+        self.cost.add(both(), call.cost_usd);
+        if let Some(case) = call.error {
             self.remote_errors.add(
                 vec![("endpoint", endpoint.into()), ("error", case.into())],
                 1.0,
@@ -330,12 +340,14 @@ mod tests {
         m.request("voice-gate", "local", "ok", Duration::from_millis(30));
         m.remote_call(
             "voice-gate",
-            "transcribe",
-            2,
-            Duration::from_millis(200),
-            1000,
-            0.0025,
-            Some("timeout"),
+            &RemoteCallSample {
+                endpoint: "transcribe",
+                attempts: 2,
+                elapsed: Duration::from_millis(200),
+                bytes_sent: 1000,
+                cost_usd: 0.0025,
+                error: Some("timeout"),
+            },
         );
         let text = m.encode(&[GaugeSample {
             name: "hybrid_in_flight",

@@ -35,7 +35,7 @@ use axum::routing::{get, post};
 use crate::config::{Config, OpenAiModel};
 use crate::runtime::{Outcome, PipelineError, Request, Runtime};
 use admission::Admission;
-use metrics::Metrics;
+use metrics::{Metrics, RemoteCallSample};
 
 /// Everything a handler needs, shared across requests.
 pub struct AppState {
@@ -119,26 +119,26 @@ impl AppState {
             self.metrics.model_run(&run.model, run.elapsed);
         }
         for call in &outcome.remote_calls {
-            self.metrics.remote_call(
-                pipeline,
-                &call.endpoint,
-                call.attempts,
-                call.latency,
-                call.bytes_sent,
-                call.cost_micro_usd as f64 / 1e6,
-                None,
-            );
+            let sample = RemoteCallSample {
+                endpoint: &call.endpoint,
+                attempts: call.attempts,
+                elapsed: call.latency,
+                bytes_sent: call.bytes_sent,
+                cost_usd: call.cost_micro_usd as f64 / 1e6,
+                error: None,
+            };
+            self.metrics.remote_call(pipeline, &sample);
         }
         for failed in &outcome.remote_failures {
-            self.metrics.remote_call(
-                pipeline,
-                &failed.endpoint,
-                failed.attempts,
-                failed.latency,
-                failed.bytes_sent,
-                0.0,
-                Some(failed.error.case()),
-            );
+            let sample = RemoteCallSample {
+                endpoint: &failed.endpoint,
+                attempts: failed.attempts,
+                elapsed: failed.latency,
+                bytes_sent: failed.bytes_sent,
+                cost_usd: 0.0,
+                error: Some(failed.error.case()),
+            };
+            self.metrics.remote_call(pipeline, &sample);
         }
     }
 }
