@@ -46,9 +46,11 @@ test: setup guests
     cargo build -q -p hybrid -p hybrid-sim
     cargo test --workspace
 
-# Run the benchmarks (criterion); figures go in BENCHMARKS.md.
+# Run the benchmarks (criterion, then HTTP load with wrk); figures go in BENCHMARKS.md.
 bench: setup guests
     cargo bench -p hybrid-tests
+    cargo build -q --release -p hybrid -p hybrid-sim
+    bench/serve
 
 # Lints exactly as CI would want them.
 lint:

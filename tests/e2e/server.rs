@@ -563,3 +563,32 @@ fn a_taken_port_and_an_unreadable_config_are_one_line_errors() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn failed_serverless_calls_are_counted_even_when_the_request_fails() {
+    let s = serve_with("", "sequence = [\"503\"]");
+    let (status, _, body) = post(
+        &s,
+        "/v1/chat/completions",
+        "application/json",
+        &chat_body(false),
+    );
+    assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json(&body)["error"]["type"], "upstream_error");
+    let (_, metrics) = get(&s, "/metrics");
+    let text = String::from_utf8(metrics).expect("utf8");
+    assert!(
+        text.contains("hybrid_remote_errors_total{endpoint=\"chat\",error=\"unavailable\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hybrid_remote_attempts_total{endpoint=\"chat\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "hybrid_requests_total{pipeline=\"chat\",route=\"none\",outcome=\"upstream\"} 1"
+        ),
+        "{text}"
+    );
+}

@@ -38,6 +38,7 @@ pub use error::PipelineError;
 pub use instance::PipelineInstance;
 pub use load::{Load, LoadSnapshot};
 pub use local_host::ModelRunRecord;
+pub use remote_host::RemoteObserver;
 
 use crate::config::{Config, PipelineConfig, RuntimeConfig};
 use crate::local::{LoadError, ModelRegistry};
@@ -131,6 +132,7 @@ pub struct Runtime {
     models: Arc<ModelRegistry>,
     remote: Arc<Remote>,
     load: Arc<Load>,
+    remote_observer: std::sync::OnceLock<RemoteObserver>,
     pipelines: RwLock<HashMap<String, Arc<Pipeline>>>,
     tick: Duration,
     next_id: AtomicU64,
@@ -160,6 +162,7 @@ impl Runtime {
             models,
             remote,
             load: Arc::new(Load::new(config.max_instances)),
+            remote_observer: std::sync::OnceLock::new(),
             pipelines: RwLock::new(HashMap::new()),
             tick,
             next_id: AtomicU64::new(0),
@@ -237,6 +240,12 @@ impl Runtime {
         &self.remote
     }
 
+    /// Sets the function told of every serverless call as it finishes (once; the server
+    /// uses it for metrics, which then include calls of requests that failed).
+    pub fn set_remote_observer(&self, observer: RemoteObserver) {
+        let _ = self.remote_observer.set(observer);
+    }
+
     /// The box's load counters.
     pub fn load(&self) -> &Arc<Load> {
         &self.load
@@ -307,6 +316,9 @@ impl Runtime {
         let mut state = RequestState::new(config.memory_bytes());
         state.local = LocalCtx::new(self.models.clone());
         state.remote = RemoteCtx::new(self.remote.clone(), request_id, deadline);
+        if let Some(observer) = self.remote_observer.get() {
+            state.remote.observe(&config.name, observer.clone());
+        }
         state.remote.bind_embedding_identity(
             config
                 .embedding_model

@@ -14,6 +14,9 @@ use super::bindings::remote::{
 };
 use crate::remote::{Answer, CallRecord, ChatRequest, FailedCall, Message, Remote, RemoteError};
 
+/// Called with the pipeline's name and each finished serverless call.
+pub type RemoteObserver = Arc<dyn Fn(&str, Result<&CallRecord, &FailedCall>) + Send + Sync>;
+
 /// Per-request context for `remote`.
 pub struct RemoteCtx {
     remote: Arc<Remote>,
@@ -21,6 +24,8 @@ pub struct RemoteCtx {
     deadline: Instant,
     /// The sha256 of the model this pipeline's embeddings must come from, if bound.
     embedding_identity: Option<String>,
+    /// Told of every call as it finishes, so metrics count calls of failed requests too.
+    observer: Option<(String, RemoteObserver)>,
     /// Successful calls, in order.
     pub calls: Vec<CallRecord>,
     /// Failed calls, in order.
@@ -35,9 +40,15 @@ impl RemoteCtx {
             request_id: request_id.to_owned(),
             deadline,
             embedding_identity: None,
+            observer: None,
             calls: Vec::new(),
             failures: Vec::new(),
         }
+    }
+
+    /// Reports every finished call of `pipeline` to `observer`.
+    pub fn observe(&mut self, pipeline: &str, observer: RemoteObserver) {
+        self.observer = Some((pipeline.to_owned(), observer));
     }
 
     /// Binds the pipeline's embeddings to the model with this sha256.
@@ -54,6 +65,12 @@ impl RemoteCtx {
         &mut self,
         result: Result<Answer<T>, FailedCall>,
     ) -> Result<(T, WitCallRecord), remote::Error> {
+        if let Some((pipeline, observer)) = &self.observer {
+            match &result {
+                Ok(answer) => observer(pipeline, Ok(&answer.call)),
+                Err(failed) => observer(pipeline, Err(failed)),
+            }
+        }
         match result {
             Ok(answer) => {
                 let record = record_to_wit(&answer.call);

@@ -41,7 +41,7 @@ use metrics::{Metrics, RemoteCallSample};
 pub struct AppState {
     runtime: Arc<Runtime>,
     admission: Admission,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     openai_models: Vec<OpenAiModel>,
     max_body_bytes: usize,
     retry_after_s: u32,
@@ -118,34 +118,35 @@ impl AppState {
         for run in &outcome.model_runs {
             self.metrics.model_run(&run.model, run.elapsed);
         }
-        for call in &outcome.remote_calls {
-            let sample = RemoteCallSample {
-                endpoint: &call.endpoint,
-                attempts: call.attempts,
-                elapsed: call.latency,
-                bytes_sent: call.bytes_sent,
-                cost_usd: call.cost_micro_usd as f64 / 1e6,
-                error: None,
-            };
-            self.metrics.remote_call(pipeline, &sample);
-        }
-        for failed in &outcome.remote_failures {
-            let sample = RemoteCallSample {
-                endpoint: &failed.endpoint,
-                attempts: failed.attempts,
-                elapsed: failed.latency,
-                bytes_sent: failed.bytes_sent,
-                cost_usd: 0.0,
-                error: Some(failed.error.case()),
-            };
-            self.metrics.remote_call(pipeline, &sample);
-        }
     }
 }
 
 /// Builds the router over a loaded runtime (tests use it with their own listener).
 pub fn router(runtime: Arc<Runtime>, config: &Config) -> Router {
     let server = &config.server;
+    let metrics = Arc::new(Metrics::new());
+    let observed = metrics.clone();
+    runtime.set_remote_observer(Arc::new(move |pipeline, call| {
+        let sample = match call {
+            Ok(c) => RemoteCallSample {
+                endpoint: &c.endpoint,
+                attempts: c.attempts,
+                elapsed: c.latency,
+                bytes_sent: c.bytes_sent,
+                cost_usd: c.cost_micro_usd as f64 / 1e6,
+                error: None,
+            },
+            Err(f) => RemoteCallSample {
+                endpoint: &f.endpoint,
+                attempts: f.attempts,
+                elapsed: f.latency,
+                bytes_sent: f.bytes_sent,
+                cost_usd: 0.0,
+                error: Some(f.error.case()),
+            },
+        };
+        observed.remote_call(pipeline, &sample);
+    }));
     let state = Arc::new(AppState {
         admission: Admission::new(
             server.concurrency(config.runtime.max_instances),
@@ -153,7 +154,7 @@ pub fn router(runtime: Arc<Runtime>, config: &Config) -> Router {
             runtime.load().clone(),
         ),
         runtime,
-        metrics: Metrics::new(),
+        metrics,
         openai_models: config.openai_models.clone(),
         max_body_bytes: server.max_body_bytes,
         retry_after_s: server.retry_after_s,
