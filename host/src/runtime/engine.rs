@@ -26,7 +26,14 @@ pub fn build(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
         .total_memories(instances.saturating_mul(2))
         .total_tables(instances.saturating_mul(8))
         .total_stacks(instances)
-        .max_memory_size(usize::try_from(config.max_memory_mib << 20).unwrap_or(usize::MAX));
+        .max_memory_size(usize::try_from(config.max_memory_mib << 20).unwrap_or(usize::MAX))
+        // Returning a slot with `madvise` and faulting its pages back in dominated the
+        // cost of a fresh instance (profiled: ~70% in the kernel). Keeping the first MiB
+        // of memory and 64 KiB of tables resident, and resetting only the pages a guest
+        // dirtied (pagemap scan, Linux 6.7+, else the old path), cut it about threefold.
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(64 << 10)
+        .pagemap_scan(wasmtime::Enabled::Auto);
 
     let mut wasm = Config::new();
     wasm.wasm_component_model(true)

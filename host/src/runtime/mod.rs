@@ -50,7 +50,7 @@ use local_host::LocalCtx;
 use log_host::LogCtx;
 use remote_host::RemoteCtx;
 use signals_host::SignalsCtx;
-use state::RequestState;
+use state::{Contexts, RequestState};
 
 /// The runtime could not start or a pipeline could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -313,22 +313,27 @@ impl Runtime {
         let pipeline = self.pipeline(name)?;
         let config = &pipeline.config;
         let deadline = Instant::now() + config.deadline();
-        let mut state = RequestState::new(config.memory_bytes());
-        state.local = LocalCtx::new(self.models.clone());
-        state.remote = RemoteCtx::new(self.remote.clone(), request_id, deadline);
+        let mut remote = RemoteCtx::new(self.remote.clone(), request_id, deadline);
         if let Some(observer) = self.remote_observer.get() {
-            state.remote.observe(&config.name, observer.clone());
+            remote.observe(&config.name, observer.clone());
         }
-        state.remote.bind_embedding_identity(
+        remote.bind_embedding_identity(
             config
                 .embedding_model
                 .as_ref()
                 .and_then(|m| self.models.get(m))
                 .map(|m| m.info().sha256.clone()),
         );
-        state.signals = SignalsCtx::new(self.remote.clone(), self.load.clone());
-        state.log = LogCtx::new(&config.name, request_id);
-        state.clock = ClockCtx::new(deadline);
+        let state = RequestState::new(
+            config.memory_bytes(),
+            Contexts {
+                local: LocalCtx::new(self.models.clone()),
+                remote,
+                signals: SignalsCtx::new(self.remote.clone(), self.load.clone()),
+                log: LogCtx::new(&config.name, request_id),
+                clock: ClockCtx::new(deadline),
+            },
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         let deadline_ticks = self.deadline_ticks(config.deadline());

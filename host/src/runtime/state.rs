@@ -22,6 +22,20 @@ pub const MAX_GUEST_STDERR: usize = 16 * 1024;
 /// Table elements a guest may grow to; generous for Rust, bounded for hostile guests.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
+/// The per-interface contexts of one request, built by the runtime.
+pub struct Contexts {
+    /// `local`.
+    pub local: LocalCtx,
+    /// `remote`.
+    pub remote: RemoteCtx,
+    /// `signals`.
+    pub signals: SignalsCtx,
+    /// `log`.
+    pub log: LogCtx,
+    /// `clock`.
+    pub clock: ClockCtx,
+}
+
 /// Store data for one request.
 pub struct RequestState {
     wasi: WasiCtx,
@@ -36,23 +50,20 @@ pub struct RequestState {
 }
 
 impl RequestState {
-    /// State with an empty WASI context, the memory cap and inert interface contexts;
-    /// the runtime replaces the contexts with the request's own.
-    pub fn new(memory_cap: usize) -> Self {
+    /// State with an empty WASI context, the memory cap and the request's contexts.
+    pub fn new(memory_cap: usize, contexts: Contexts) -> Self {
         let stderr = MemoryOutputPipe::new(MAX_GUEST_STDERR);
         let wasi = WasiCtxBuilder::new().stderr(stderr.clone()).build();
-        let nothing = std::sync::Arc::new(crate::remote::Remote::none());
-        let now = std::time::Instant::now();
         Self {
             wasi,
             table: ResourceTable::new(),
             stderr,
             limits: MemoryCap::new(memory_cap),
-            local: LocalCtx::new(std::sync::Arc::default()),
-            remote: RemoteCtx::new(nothing.clone(), "", now),
-            signals: SignalsCtx::new(nothing, std::sync::Arc::new(super::load::Load::new(0))),
-            log: LogCtx::new("", ""),
-            clock: ClockCtx::new(now),
+            local: contexts.local,
+            remote: contexts.remote,
+            signals: contexts.signals,
+            log: contexts.log,
+            clock: contexts.clock,
         }
     }
 
