@@ -5,12 +5,41 @@ use std::process::{Command, Output};
 
 use hybrid_tests::{component, hybrid_bin, root};
 
+/// Runs `hybrid` from the repository root. The default config's endpoints need a key at
+/// start; here they point at a closed port, so nothing leaves the machine.
 fn hybrid(args: &[&str]) -> Output {
     Command::new(hybrid_bin())
         .args(args)
         .current_dir(root())
+        .env("HYBRID_REMOTE_URL", "http://127.0.0.1:9/v1")
+        .env("HYBRID_REMOTE_KEY_ENV", "HYBRID_TEST_KEY")
+        .env("HYBRID_TEST_KEY", "test-key")
         .output()
         .expect("hybrid runs")
+}
+
+#[test]
+fn a_named_but_unset_key_stops_the_host_at_start() {
+    let out = Command::new(hybrid_bin())
+        .args([
+            "run",
+            "-c",
+            "hybrid.toml",
+            "-p",
+            "voice-gate",
+            "samples/generated/demo.wav",
+        ])
+        .current_dir(root())
+        .env_remove("DIGITALOCEAN_MODEL_ACCESS_KEY")
+        .env_remove("HYBRID_REMOTE_KEY_ENV")
+        .output()
+        .expect("hybrid runs");
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("needs an API key") && err.contains("DIGITALOCEAN_MODEL_ACCESS_KEY"),
+        "{err}"
+    );
 }
 
 fn text(bytes: &[u8]) -> String {
