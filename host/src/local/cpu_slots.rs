@@ -16,6 +16,9 @@ pub struct CpuSlots {
 /// A held slot, given back when dropped.
 pub struct CpuSlot<'a>(&'a CpuSlots);
 
+/// A held slot that owns its semaphore, for holders that outlive a borrow.
+pub struct OwnedCpuSlot(std::sync::Arc<CpuSlots>);
+
 impl CpuSlots {
     /// `n` slots (at least one).
     pub fn new(n: usize) -> Self {
@@ -32,12 +35,27 @@ impl CpuSlots {
 
     /// Waits for a free slot.
     pub fn acquire(&self) -> CpuSlot<'_> {
+        self.take();
+        CpuSlot(self)
+    }
+
+    /// Waits for a free slot, held by an owning guard.
+    pub fn acquire_owned(self: &std::sync::Arc<Self>) -> OwnedCpuSlot {
+        self.take();
+        OwnedCpuSlot(self.clone())
+    }
+
+    fn take(&self) {
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
         while *free == 0 {
             free = self.released.wait(free).unwrap_or_else(|p| p.into_inner());
         }
         *free -= 1;
-        CpuSlot(self)
+    }
+
+    fn give(&self) {
+        *self.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.released.notify_one();
     }
 }
 
@@ -49,8 +67,13 @@ impl Default for CpuSlots {
 
 impl Drop for CpuSlot<'_> {
     fn drop(&mut self) {
-        *self.0.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-        self.0.released.notify_one();
+        self.0.give();
+    }
+}
+
+impl Drop for OwnedCpuSlot {
+    fn drop(&mut self) {
+        self.0.give();
     }
 }
 

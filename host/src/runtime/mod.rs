@@ -133,6 +133,7 @@ pub struct Runtime {
     remote: Arc<Remote>,
     load: Arc<Load>,
     remote_observer: std::sync::OnceLock<RemoteObserver>,
+    resume_slots: Arc<crate::local::CpuSlots>,
     pipelines: RwLock<HashMap<String, Arc<Pipeline>>>,
     tick: Duration,
     next_id: AtomicU64,
@@ -163,6 +164,12 @@ impl Runtime {
             remote,
             load: Arc::new(Load::new(config.max_instances)),
             remote_observer: std::sync::OnceLock::new(),
+            // All cores but one: guests resuming after serverless calls never take the
+            // last core from local-only requests.
+            resume_slots: Arc::new(crate::local::CpuSlots::new(
+                std::thread::available_parallelism()
+                    .map_or(1, |n| n.get().saturating_sub(1).max(1)),
+            )),
             pipelines: RwLock::new(HashMap::new()),
             tick,
             next_id: AtomicU64::new(0),
@@ -317,6 +324,7 @@ impl Runtime {
         if let Some(observer) = self.remote_observer.get() {
             remote.observe(&config.name, observer.clone());
         }
+        remote.resume_through(self.resume_slots.clone());
         remote.bind_embedding_identity(
             config
                 .embedding_model

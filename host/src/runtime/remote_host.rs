@@ -12,6 +12,7 @@ use super::bindings::remote::{
     self, CallRecord as WitCallRecord, ChatParams, ChatResult, EmbeddingsResult,
     Message as WitMessage, RawResult, Rejection, TranscriptionResult, Usage as WitUsage,
 };
+use crate::local::{CpuSlots, OwnedCpuSlot};
 use crate::remote::{Answer, CallRecord, ChatRequest, FailedCall, Message, Remote, RemoteError};
 
 /// Called with the pipeline's name and each finished serverless call.
@@ -26,6 +27,9 @@ pub struct RemoteCtx {
     embedding_identity: Option<String>,
     /// Told of every call as it finishes, so metrics count calls of failed requests too.
     observer: Option<(String, RemoteObserver)>,
+    /// Slots for guests resuming after a serverless call, and the one this request holds.
+    resume_slots: Option<Arc<CpuSlots>>,
+    resumed: Option<OwnedCpuSlot>,
     /// Successful calls, in order.
     pub calls: Vec<CallRecord>,
     /// Failed calls, in order.
@@ -41,8 +45,30 @@ impl RemoteCtx {
             deadline,
             embedding_identity: None,
             observer: None,
+            resume_slots: None,
+            resumed: None,
             calls: Vec::new(),
             failures: Vec::new(),
+        }
+    }
+
+    /// After each serverless call the guest resumes only once it holds one of `slots`,
+    /// until its next call or the end of the request. Hundreds of slow calls tend to
+    /// return together; bounding how many of them run guest code at once leaves the other
+    /// cores to local-only requests.
+    pub fn resume_through(&mut self, slots: Arc<CpuSlots>) {
+        self.resume_slots = Some(slots);
+    }
+
+    /// Gives the resume slot back before the request waits on the network again.
+    fn before_call(&mut self) {
+        self.resumed = None;
+    }
+
+    /// Takes a resume slot after a call, when resumption is bounded.
+    fn after_call(&mut self) {
+        if let Some(slots) = &self.resume_slots {
+            self.resumed = Some(slots.acquire_owned());
         }
     }
 
@@ -65,6 +91,7 @@ impl RemoteCtx {
         &mut self,
         result: Result<Answer<T>, FailedCall>,
     ) -> Result<(T, WitCallRecord), remote::Error> {
+        self.after_call();
         if let Some((pipeline, observer)) = &self.observer {
             match &result {
                 Ok(answer) => observer(pipeline, Ok(&answer.call)),
@@ -107,6 +134,7 @@ impl remote::Host for RemoteCtx {
             stop: params.stop,
             model: params.model,
         };
+        self.before_call();
         let result = self
             .remote
             .chat(&endpoint, &request, &self.request_id, self.deadline);
@@ -123,6 +151,7 @@ impl remote::Host for RemoteCtx {
         endpoint: String,
         inputs: Vec<String>,
     ) -> Result<EmbeddingsResult, remote::Error> {
+        self.before_call();
         let result = self.remote.embed(
             &endpoint,
             &inputs,
@@ -141,6 +170,7 @@ impl remote::Host for RemoteCtx {
         format: String,
         language: Option<String>,
     ) -> Result<TranscriptionResult, remote::Error> {
+        self.before_call();
         let result = self.remote.transcribe(
             &endpoint,
             &audio,
@@ -154,6 +184,7 @@ impl remote::Host for RemoteCtx {
     }
 
     fn raw(&mut self, endpoint: String, body: String) -> Result<RawResult, remote::Error> {
+        self.before_call();
         let result = self
             .remote
             .raw(&endpoint, &body, &self.request_id, self.deadline);

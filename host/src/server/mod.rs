@@ -6,9 +6,11 @@
 //! thread for as long as the provider takes (seconds). So every admitted request runs on
 //! tokio's blocking pool: one thread per request in flight, which costs memory, not CPU,
 //! while it waits on the network. What must not be oversubscribed is the CPU, so local
-//! model runs take one of a fixed number of per-core slots ([`crate::local::CpuSlots`]):
-//! 512 requests parked on slow remote calls hold threads and instance slots but no CPU
-//! slot, and local-only requests keep running at full speed beside them. Admission
+//! model runs take one of a fixed number of per-core slots ([`crate::local::CpuSlots`]),
+//! and a guest resuming after a serverless call first takes one of `cores - 1` resume
+//! slots (released again before its next call). Hundreds of slow calls tend to come back
+//! together; the resume slots make them finish their guest work on all but one core, so
+//! local-only requests beside them always keep a core. Admission
 //! ([`admission`]) bounds how many run at once (`server.max_concurrency`, at most the
 //! pooling allocator's instance slots) and how many may wait (`server.max_queue`); beyond
 //! that the answer is an immediate 503 with `Retry-After`.

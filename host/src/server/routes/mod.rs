@@ -9,16 +9,31 @@ use axum::http::{HeaderMap, StatusCode};
 
 use super::reply::ApiError;
 
-/// Reads the request body up to `limit` bytes; beyond it, a 413 naming the limit.
-pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
+/// Reads the request body up to `limit` bytes; beyond it, a 413 naming the limit. A
+/// declared `Content-Length` over the limit is refused before any of the body is read.
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "invalid_request_error",
             format!("request body exceeds this server's limit of {limit} bytes"),
         )
         .code("body_too_large")
-    })
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())
 }
 
 /// The request id a client sent (`x-request-id`, if sane) or a new one.

@@ -109,7 +109,7 @@ async fn prepare(
             format!("content type {content_type:?} is not supported; send application/json"),
         ));
     }
-    let body = read_body(body, state.max_body_bytes).await?;
+    let body = read_body(headers, body, state.max_body_bytes).await?;
     let json: Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

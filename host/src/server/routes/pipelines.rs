@@ -42,7 +42,7 @@ pub async fn handle(
         .request_id(&id)
         .into_response();
     };
-    let body = match read_body(body, state.max_body_bytes).await {
+    let body = match read_body(&parts.headers, body, state.max_body_bytes).await {
         Ok(body) => body,
         Err(e) => return e.request_id(&id).into_response(),
     };
