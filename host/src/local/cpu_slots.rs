@@ -45,6 +45,28 @@ impl CpuSlots {
         OwnedCpuSlot(self.clone())
     }
 
+    /// Waits at most `patience` for a free slot; `None` if none freed up in time.
+    pub fn acquire_owned_within(
+        self: &std::sync::Arc<Self>,
+        patience: std::time::Duration,
+    ) -> Option<OwnedCpuSlot> {
+        let until = std::time::Instant::now() + patience;
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            free = self
+                .released
+                .wait_timeout(free, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *free -= 1;
+        Some(OwnedCpuSlot(self.clone()))
+    }
+
     fn take(&self) {
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
         while *free == 0 {
@@ -82,6 +104,23 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_bounded_wait_gives_up_when_no_slot_frees() {
+        let slots = Arc::new(CpuSlots::new(1));
+        let held = slots.acquire_owned();
+        assert!(
+            slots
+                .acquire_owned_within(std::time::Duration::from_millis(20))
+                .is_none()
+        );
+        drop(held);
+        assert!(
+            slots
+                .acquire_owned_within(std::time::Duration::from_millis(20))
+                .is_some()
+        );
+    }
 
     #[test]
     fn never_more_holders_than_slots() {

@@ -15,6 +15,10 @@ use super::bindings::remote::{
 use crate::local::{CpuSlots, OwnedCpuSlot};
 use crate::remote::{Answer, CallRecord, ChatRequest, FailedCall, Message, Remote, RemoteError};
 
+/// Longest a guest waits for a resume slot after a serverless call before going ahead
+/// without one.
+pub const RESUME_PATIENCE: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Called with the pipeline's name and each finished serverless call.
 pub type RemoteObserver = Arc<dyn Fn(&str, Result<&CallRecord, &FailedCall>) + Send + Sync>;
 
@@ -65,10 +69,12 @@ impl RemoteCtx {
         self.resumed = None;
     }
 
-    /// Takes a resume slot after a call, when resumption is bounded.
+    /// Takes a resume slot after a call, when resumption is bounded. The wait is capped
+    /// at [`RESUME_PATIENCE`]: the slots are a fairness nudge, and a hostile guest that
+    /// loops while holding one must not stall every other returning request.
     fn after_call(&mut self) {
         if let Some(slots) = &self.resume_slots {
-            self.resumed = Some(slots.acquire_owned());
+            self.resumed = slots.acquire_owned_within(RESUME_PATIENCE);
         }
     }
 
