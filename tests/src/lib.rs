@@ -102,35 +102,6 @@ pub fn pipeline(
     }
 }
 
-/// A runtime with the VAD model and the given pipelines.
-pub fn runtime(pipelines: &[PipelineConfig]) -> Runtime {
-    let models = Arc::new(ModelRegistry::load(&[vad_model()]).expect("VAD model loads"));
-    let config = RuntimeConfig {
-        max_instances: 16,
-        ..RuntimeConfig::default()
-    };
-    let runtime = Runtime::new(&config, models).expect("runtime starts");
-    for p in pipelines {
-        runtime.load_pipeline(p).expect("pipeline loads");
-    }
-    runtime
-}
-
-/// A runtime with the VAD model, the serverless endpoints of `remote` and the given
-/// pipelines.
-pub fn runtime_with_remote(remote: Arc<Remote>, pipelines: &[PipelineConfig]) -> Runtime {
-    let models = Arc::new(ModelRegistry::load(&[vad_model()]).expect("VAD model loads"));
-    let config = RuntimeConfig {
-        max_instances: 16,
-        ..RuntimeConfig::default()
-    };
-    let runtime = Runtime::with_remote(&config, models, remote).expect("runtime starts");
-    for p in pipelines {
-        runtime.load_pipeline(p).expect("pipeline loads");
-    }
-    runtime
-}
-
 /// A request with metadata given as `key=value` pairs.
 pub fn request(body: Vec<u8>, content_type: &str, metadata: &[(&str, &str)]) -> Request {
     Request {
@@ -207,43 +178,14 @@ pub fn minilm_model() -> ModelConfig {
     configured_model("minilm-l6-v2", "models/build-minilm")
 }
 
-/// A runtime with the given models and pipelines.
-pub fn runtime_with_models(models: &[ModelConfig], pipelines: &[PipelineConfig]) -> Runtime {
-    let models = Arc::new(ModelRegistry::load(models).expect("models load"));
-    let config = RuntimeConfig {
-        max_instances: 16,
-        ..RuntimeConfig::default()
-    };
-    let runtime = Runtime::new(&config, models).expect("runtime starts");
-    for p in pipelines {
-        runtime.load_pipeline(p).expect("pipeline loads");
-    }
-    runtime
-}
-
 /// A committed test-data file, `tests/data/<path>`.
 pub fn test_data(path: &str) -> Vec<u8> {
     let file = root().join("tests/data").join(path);
     std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
 
-/// A runtime with no local models, the serverless endpoints of `remote` and the given
-/// pipelines: for routing policies that only call endpoints.
-pub fn runtime_with_remote_only(remote: Arc<Remote>, pipelines: &[PipelineConfig]) -> Runtime {
-    let models = Arc::new(ModelRegistry::load(&[]).expect("an empty model registry loads"));
-    let config = RuntimeConfig {
-        max_instances: 16,
-        ..RuntimeConfig::default()
-    };
-    let runtime = Runtime::with_remote(&config, models, remote).expect("runtime starts");
-    for p in pipelines {
-        runtime.load_pipeline(p).expect("pipeline loads");
-    }
-    runtime
-}
-
 /// A runtime with the given models, the serverless endpoints of `remote` and the given
-/// pipelines: for pipelines that run a local model and may call endpoints too.
+/// pipelines: the one builder the helpers below specialise.
 pub fn runtime_with_models_and_remote(
     models: &[ModelConfig],
     remote: Arc<Remote>,
@@ -259,4 +201,26 @@ pub fn runtime_with_models_and_remote(
         runtime.load_pipeline(p).expect("pipeline loads");
     }
     runtime
+}
+
+/// A runtime with the VAD model and the given pipelines, no serverless endpoints.
+pub fn runtime(pipelines: &[PipelineConfig]) -> Runtime {
+    runtime_with_remote(Arc::new(Remote::none()), pipelines)
+}
+
+/// A runtime with the VAD model, the serverless endpoints of `remote` and the given
+/// pipelines.
+pub fn runtime_with_remote(remote: Arc<Remote>, pipelines: &[PipelineConfig]) -> Runtime {
+    runtime_with_models_and_remote(&[vad_model()], remote, pipelines)
+}
+
+/// A runtime with the given models and pipelines, no serverless endpoints.
+pub fn runtime_with_models(models: &[ModelConfig], pipelines: &[PipelineConfig]) -> Runtime {
+    runtime_with_models_and_remote(models, Arc::new(Remote::none()), pipelines)
+}
+
+/// A runtime with no local models, the serverless endpoints of `remote` and the given
+/// pipelines: for routing policies that only call endpoints.
+pub fn runtime_with_remote_only(remote: Arc<Remote>, pipelines: &[PipelineConfig]) -> Runtime {
+    runtime_with_models_and_remote(&[], remote, pipelines)
 }

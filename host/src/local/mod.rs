@@ -137,6 +137,8 @@ impl LocalModel {
 /// The result of one successful model call, with its timing for metrics and records.
 #[derive(Debug, Clone)]
 pub struct ModelRun {
+    /// Version of the model that ran.
+    pub version: String,
     /// Outputs in the model's order.
     pub outputs: Vec<NamedTensor>,
     /// Time spent in the backend.
@@ -264,7 +266,11 @@ impl ModelRegistry {
                 tensor,
             })
             .collect();
-        Ok(ModelRun { outputs, elapsed })
+        Ok(ModelRun {
+            version: model.info.version.clone(),
+            outputs,
+            elapsed,
+        })
     }
 }
 

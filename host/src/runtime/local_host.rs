@@ -71,15 +71,10 @@ impl local::Host for LocalCtx {
             .map(tensor_from_wit)
             .collect::<Result<Vec<_>, _>>()?;
         let run = self.models.run(&model, inputs).map_err(error_to_wit)?;
-        let version = self
-            .models
-            .get(&model)
-            .map(|m| m.info().version.clone())
-            .unwrap_or_default();
         tracing::debug!(model = %model, elapsed_us = run.elapsed.as_micros() as u64, "local model run");
         self.runs.push(ModelRunRecord {
             model,
-            version,
+            version: run.version,
             elapsed: run.elapsed,
         });
         Ok(run.outputs.into_iter().map(tensor_to_wit).collect())

@@ -122,6 +122,9 @@ pub struct Pipeline {
     pub summary: ComponentSummary,
     /// Lower-case hex SHA-256 of the component file, reported in metrics.
     pub digest: String,
+    /// The sha256 of the model its embeddings are bound to (`embedding_model`), resolved
+    /// once at load.
+    embedding_identity: Option<String>,
     pre: PipelinePre<RequestState>,
 }
 
@@ -214,10 +217,16 @@ impl Runtime {
             use sha2::Digest as _;
             hex::encode(sha2::Sha256::digest(&bytes))
         };
+        let embedding_identity = config
+            .embedding_model
+            .as_ref()
+            .and_then(|m| self.models.get(m))
+            .map(|m| m.info().sha256.clone());
         let pipeline = Arc::new(Pipeline {
             config: config.clone(),
             summary: prepared.summary,
             digest,
+            embedding_identity,
             pre: prepared.pre,
         });
         self.pipelines
@@ -325,13 +334,7 @@ impl Runtime {
             remote.observe(&config.name, observer.clone());
         }
         remote.resume_through(self.resume_slots.clone());
-        remote.bind_embedding_identity(
-            config
-                .embedding_model
-                .as_ref()
-                .and_then(|m| self.models.get(m))
-                .map(|m| m.info().sha256.clone()),
-        );
+        remote.bind_embedding_identity(pipeline.embedding_identity.clone());
         let state = RequestState::new(
             config.memory_bytes(),
             Contexts {
