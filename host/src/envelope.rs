@@ -88,6 +88,10 @@ pub fn to_json(pipeline: &str, request: &Request, outcome: &Outcome) -> Value {
     json!({
         "request_id": request.id,
         "pipeline": pipeline,
+        "component": {
+            "sha256": outcome.component.digest,
+            "role": outcome.component.role.name(),
+        },
         "content_type": response.content_type,
         body_key: body,
         "routing": {

@@ -17,6 +17,8 @@
 //!   circuit breakers, size limits and spend budget; credentials never leave it.
 //! - [`server`]: `hybrid serve`, the HTTP front: pipelines, OpenAI-compatible routes,
 //!   Prometheus metrics, admission control and graceful shutdown.
+//! - [`deploy`]: deploying components and models to a running box, durably: the state
+//!   directory, restore at start, watch mode.
 //! - [`envelope`]: the JSON shape of a served request, shared by `run` and `serve`.
 //! - [`cli`]: the `hybrid` subcommands (`run`, `serve`, `models`, `check`); `main.rs` only
 //!   parses arguments and prints errors.
@@ -26,8 +28,10 @@ compile_error!(
     "tensors cross the sandbox as little-endian bytes; big-endian hosts are not supported"
 );
 
+mod atomic_file;
 pub mod cli;
 pub mod config;
+pub mod deploy;
 pub mod envelope;
 pub mod local;
 pub mod remote;

@@ -3,7 +3,10 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hybrid::cli::{CheckArgs, ModelsArgs, RunArgs, ServeArgs};
+use hybrid::cli::{
+    CheckArgs, DeployArgs, DeployModelArgs, ModelsArgs, PromoteArgs, RollbackArgs, RunArgs,
+    ServeArgs, StatusArgs,
+};
 
 /// hybrid: the hybrid inference edge host.
 ///
@@ -34,6 +37,17 @@ enum Command {
     Models(ModelsArgs),
     /// Check that a component implements the `hybrid:inference/pipeline` world.
     Check(CheckArgs),
+    /// Deploy a component to a pipeline of a running box (admin API), optionally as a
+    /// canary.
+    Deploy(DeployArgs),
+    /// Swap a new version of a local model into a running box (admin API).
+    DeployModel(DeployModelArgs),
+    /// Show what a running box serves: versions, traffic shares, counts, sources.
+    Status(StatusArgs),
+    /// Make a pipeline's canary its only version.
+    Promote(PromoteArgs),
+    /// Drop a pipeline's canary, or return it (or a model) to its previous version.
+    Rollback(RollbackArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +67,11 @@ fn main() -> ExitCode {
         Command::Run(args) => args.execute(),
         Command::Models(args) => args.execute(),
         Command::Check(args) => args.execute(),
+        Command::Deploy(args) => args.execute(),
+        Command::DeployModel(args) => args.execute(),
+        Command::Status(args) => args.execute(),
+        Command::Promote(args) => args.execute(),
+        Command::Rollback(args) => args.execute(),
     };
     match result {
         Ok(code) => code,

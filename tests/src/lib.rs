@@ -99,6 +99,8 @@ pub fn pipeline(
         deadline_ms,
         memory_mib,
         embedding_model: None,
+        smoke: Vec::new(),
+        auto_rollback: None,
     }
 }
 

@@ -14,10 +14,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod deploy;
 mod endpoint;
 mod expand;
 mod server;
 
+pub use deploy::{AdminConfig, AutoRollback, DeployConfig, SmokeRequest};
 pub use endpoint::{BudgetConfig, EndpointConfig, EndpointKind, Prices};
 pub use server::{OpenAiKind, OpenAiModel, ServerConfig};
 
@@ -75,6 +77,12 @@ pub struct Config {
     /// Model ids served on the OpenAI-compatible routes, each by a pipeline.
     #[serde(default, rename = "openai_model")]
     pub openai_models: Vec<OpenAiModel>,
+    /// The admin API (deploys, canaries, rollbacks); off without `[admin]`.
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
+    /// Where deployed versions are kept.
+    #[serde(default)]
+    pub deploy: DeployConfig,
 }
 
 /// Limits shared by every pipeline.
@@ -175,6 +183,13 @@ pub struct PipelineConfig {
     /// different models never mix in one index.
     #[serde(default)]
     pub embedding_model: Option<String>,
+    /// Requests every new version must answer as expected before it goes live (at
+    /// start, on deploy and in watch mode).
+    #[serde(default)]
+    pub smoke: Vec<SmokeRequest>,
+    /// Drop a canary by itself when its error rate exceeds the stable version's.
+    #[serde(default)]
+    pub auto_rollback: Option<AutoRollback>,
 }
 
 fn default_deadline_ms() -> u64 {
@@ -254,7 +269,11 @@ impl Config {
         }
         for pipeline in &mut config.pipelines {
             pipeline.component = base.join(&pipeline.component);
+            for smoke in &mut pipeline.smoke {
+                smoke.body = base.join(&smoke.body);
+            }
         }
+        config.deploy.state_dir = base.join(&config.deploy.state_dir);
         config.validate().map_err(|message| ConfigError::Invalid {
             path: PathBuf::new(),
             message,
@@ -326,6 +345,20 @@ impl Config {
                     p.name
                 ));
             }
+            if let Some(rule) = &p.auto_rollback
+                && (!(0.0..=1.0).contains(&rule.margin) || rule.min_requests == 0)
+            {
+                return Err(format!(
+                    "pipeline {:?}: auto_rollback.margin must be between 0 and 1 and min_requests > 0",
+                    p.name
+                ));
+            }
+            if let Some(s) = p.smoke.iter().find(|s| !(100..=599).contains(&s.status)) {
+                return Err(format!(
+                    "pipeline {:?}: smoke request {:?} expects status {}, which is not an HTTP status",
+                    p.name, s.body, s.status
+                ));
+            }
             if p.memory_mib == 0 || p.memory_mib > rt.max_memory_mib {
                 return Err(format!(
                     "pipeline {:?}: memory_mib must be between 1 and runtime.max_memory_mib ({})",
@@ -350,6 +383,11 @@ impl Config {
         }
         if srv.max_body_bytes == 0 {
             return Err("server.max_body_bytes must be > 0".into());
+        }
+        if let Some(admin) = &self.admin
+            && admin.max_upload_bytes == 0
+        {
+            return Err("admin.max_upload_bytes must be > 0".into());
         }
         let mut ids = HashSet::new();
         for m in &self.openai_models {

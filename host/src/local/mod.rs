@@ -121,6 +121,14 @@ impl LocalModel {
         }
     }
 
+    /// This model with `other`'s assets (a new version of a model keeps the files that
+    /// ship with it, such as a tokenizer's vocabulary).
+    pub fn with_assets_of(mut self, other: &LocalModel) -> Self {
+        self.assets = other.assets.clone();
+        self.info.assets = other.info.assets.clone();
+        self
+    }
+
     /// Attaches a file that ships with the model under `name`.
     pub fn with_asset(mut self, name: &str, bytes: Arc<[u8]>) -> Self {
         self.assets.insert(name.to_owned(), bytes);
@@ -131,6 +139,73 @@ impl LocalModel {
     /// What guests see of this model.
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// Verifies `config`'s file and assets against their sha256 and loads the model
+    /// with tract.
+    pub fn load(config: &ModelConfig) -> Result<Self, LoadError> {
+        let started = Instant::now();
+        checksum::verify(&config.path, &config.sha256).map_err(|error| LoadError::Checksum {
+            name: config.name.clone(),
+            error,
+        })?;
+        let backend = TractModel::load(config).map_err(|e| LoadError::Backend {
+            name: config.name.clone(),
+            path: config.path.clone(),
+            message: format!("{e:#}"),
+        })?;
+        tracing::info!(
+            model = %config.name,
+            version = %config.version,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "loaded local model"
+        );
+        let mut model = LocalModel::new(
+            &config.name,
+            &config.version,
+            &config.sha256.to_ascii_lowercase(),
+            Box::new(backend),
+        );
+        for (asset, file) in &config.assets {
+            let checksum_err = |error| LoadError::Checksum {
+                name: format!("{}/{asset}", config.name),
+                error,
+            };
+            checksum::verify(&file.path, &file.sha256).map_err(checksum_err)?;
+            let bytes = std::fs::read(&file.path).map_err(|error| {
+                checksum_err(ChecksumError::Read {
+                    path: file.path.clone(),
+                    error,
+                })
+            })?;
+            model = model.with_asset(asset, bytes.into());
+        }
+        Ok(model)
+    }
+
+    /// How this model's declared inputs and outputs differ from `other`'s, if they do:
+    /// a replacement must keep every name, element type and dimension.
+    pub fn signature_difference(&self, other: &LocalModel) -> Option<String> {
+        let show = |specs: &[TensorSpec]| {
+            specs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for (what, mine, theirs) in [
+            ("inputs", &self.info.inputs, &other.info.inputs),
+            ("outputs", &self.info.outputs, &other.info.outputs),
+        ] {
+            if mine != theirs {
+                return Some(format!(
+                    "its {what} are [{}], the current model's are [{}]",
+                    show(mine),
+                    show(theirs)
+                ));
+            }
+        }
+        None
     }
 }
 
@@ -150,7 +225,8 @@ pub struct ModelRun {
 pub struct ModelRegistry {
     models: Vec<Arc<LocalModel>>,
     by_name: HashMap<String, usize>,
-    cpu: CpuSlots,
+    cpu: Arc<CpuSlots>,
+    generation: u64,
 }
 
 impl ModelRegistry {
@@ -159,57 +235,44 @@ impl ModelRegistry {
     pub fn load(configs: &[ModelConfig]) -> Result<Self, LoadError> {
         let mut registry = Self::default();
         for config in configs {
-            let started = Instant::now();
-            checksum::verify(&config.path, &config.sha256).map_err(|error| {
-                LoadError::Checksum {
-                    name: config.name.clone(),
-                    error,
-                }
-            })?;
-            let backend = TractModel::load(config).map_err(|e| LoadError::Backend {
-                name: config.name.clone(),
-                path: config.path.clone(),
-                message: format!("{e:#}"),
-            })?;
-            tracing::info!(
-                model = %config.name,
-                version = %config.version,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "loaded local model"
-            );
-            let mut model = LocalModel::new(
-                &config.name,
-                &config.version,
-                &config.sha256.to_ascii_lowercase(),
-                Box::new(backend),
-            );
-            for (asset, file) in &config.assets {
-                let checksum_err = |error| LoadError::Checksum {
-                    name: format!("{}/{asset}", config.name),
-                    error,
-                };
-                checksum::verify(&file.path, &file.sha256).map_err(checksum_err)?;
-                let bytes = std::fs::read(&file.path).map_err(|error| {
-                    checksum_err(ChecksumError::Read {
-                        path: file.path.clone(),
-                        error,
-                    })
-                })?;
-                model = model.with_asset(asset, bytes.into());
-            }
-            registry.insert(model);
+            registry.insert(LocalModel::load(config)?);
         }
         Ok(registry)
     }
 
+    /// A copy of this registry with `model` in place of the model of the same name
+    /// (cheap: the other models are shared, not reloaded). Requests holding this
+    /// registry keep it; requests that start after the caller swaps the copy in see
+    /// the new model.
+    pub fn with_model(&self, model: Arc<LocalModel>) -> Self {
+        let mut copy = Self {
+            models: self.models.clone(),
+            by_name: self.by_name.clone(),
+            cpu: self.cpu.clone(),
+            generation: self.generation + 1,
+        };
+        copy.put(model);
+        copy
+    }
+
+    /// Counts the model swaps that led to this registry: two registries of one process
+    /// with the same generation hold the same models.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Adds a model, replacing any of the same name.
     pub fn insert(&mut self, model: LocalModel) {
+        self.put(Arc::new(model));
+    }
+
+    fn put(&mut self, model: Arc<LocalModel>) {
         let name = model.info.name.clone();
         match self.by_name.get(&name) {
-            Some(&i) => self.models[i] = Arc::new(model),
+            Some(&i) => self.models[i] = model,
             None => {
                 self.by_name.insert(name, self.models.len());
-                self.models.push(Arc::new(model));
+                self.models.push(model);
             }
         }
     }

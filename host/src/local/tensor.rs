@@ -171,6 +171,13 @@ impl TensorSpec {
     }
 }
 
+impl fmt::Display for TensorSpec {
+    /// `name: type shape`, e.g. `input: fp32 [?, 576]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} {}", self.name, self.ty, self.shape_string())
+    }
+}
+
 /// Why a tensor does not fit its spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShapeProblem {

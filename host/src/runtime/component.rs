@@ -62,9 +62,22 @@ pub fn prepare(
     linker: &Linker<RequestState>,
     bytes: &[u8],
 ) -> Result<Prepared, ComponentError> {
+    check(engine, linker, &compile(engine, bytes)?)
+}
+
+/// Compiles `bytes` after checking they are a component at all.
+pub fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, ComponentError> {
     classify(bytes)?;
-    let component =
-        Component::new(engine, bytes).map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
+    Component::new(engine, bytes).map_err(|e| ComponentError::Invalid(format!("{e:#}")))
+}
+
+/// Resolves a compiled component's imports against the linker and type-checks its
+/// exports against the `pipeline` world.
+pub fn check(
+    engine: &Engine,
+    linker: &Linker<RequestState>,
+    component: &Component,
+) -> Result<Prepared, ComponentError> {
     let ty = component.component_type();
     let summary = ComponentSummary {
         imports: ty
@@ -86,7 +99,7 @@ pub fn prepare(
         )));
     }
     let instance_pre = linker
-        .instantiate_pre(&component)
+        .instantiate_pre(component)
         .map_err(|e| ComponentError::Imports(format!("{e:#}")))?;
     let pre =
         PipelinePre::new(instance_pre).map_err(|e| ComponentError::Exports(format!("{e:#}")))?;
@@ -94,7 +107,7 @@ pub fn prepare(
 }
 
 /// Distinguishes components from core modules and non-wasm bytes by their header.
-fn classify(bytes: &[u8]) -> Result<(), ComponentError> {
+pub fn classify(bytes: &[u8]) -> Result<(), ComponentError> {
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
         return Err(ComponentError::NotWasm);
     }

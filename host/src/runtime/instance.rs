@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config::PipelineConfig;
+
 use wasmtime::Store;
 
 use super::bindings;
@@ -11,14 +13,15 @@ use super::clock_host::ClockCtx;
 use super::error::{failure, rejected};
 use super::load::Load;
 use super::state::RequestState;
-use super::{Outcome, Pipeline, PipelineError, Request, Timings};
+use super::{Outcome, PipelineError, Request, ServedBy, Timings};
 
 /// A live instance of a pipeline's component. After a trap it is poisoned: the guest's
 /// state is unknown, so further calls are refused.
 pub struct PipelineInstance {
     store: Store<RequestState>,
     bindings: bindings::Pipeline,
-    pipeline: Arc<Pipeline>,
+    config: PipelineConfig,
+    component: ServedBy,
     deadline_ticks: u64,
     load: Arc<Load>,
     poisoned: bool,
@@ -28,14 +31,16 @@ impl PipelineInstance {
     pub(super) fn new(
         store: Store<RequestState>,
         bindings: bindings::Pipeline,
-        pipeline: Arc<Pipeline>,
+        config: PipelineConfig,
+        component: ServedBy,
         deadline_ticks: u64,
         load: Arc<Load>,
     ) -> Self {
         Self {
             store,
             bindings,
-            pipeline,
+            config,
+            component,
             deadline_ticks,
             load,
             poisoned: false,
@@ -44,7 +49,7 @@ impl PipelineInstance {
 
     /// Calls the guest's `handle` with a fresh deadline.
     pub fn handle(&mut self, request: &Request) -> Result<Outcome, PipelineError> {
-        let config = &self.pipeline.config;
+        let config = &self.config;
         if self.poisoned {
             return Err(PipelineError::Trapped {
                 pipeline: config.name.clone(),
@@ -88,6 +93,7 @@ impl PipelineInstance {
             model_runs,
             remote_calls,
             remote_failures,
+            component: self.component.clone(),
         })
     }
 }

@@ -1,18 +1,27 @@
 //! The wasmtime side of the host: pipelines prepared once, a fresh sandbox per request.
 //!
 //! A [`Runtime`] owns the engine, the linker (WASI with an empty context plus the host
-//! side of every `hybrid:inference` interface) and the table of pipelines. Serving a
-//! request takes these steps:
-//! 1. look up the pipeline (an `Arc`, so a pipeline swapped meanwhile does not disturb
-//!    requests already holding the old one);
+//! side of every `hybrid:inference` interface), the local models and the table of
+//! pipelines. Serving a request takes these steps:
+//! 1. look up the pipeline and pick the version that serves the request (the stable one,
+//!    or a canary for its share; see [`rollout`]), and take the current set of local
+//!    models: both are `Arc`s, so a swap meanwhile never changes what a running request
+//!    sees, and a request never mixes two versions of anything;
 //! 2. create a `Store` with the request's contexts, its memory cap and epoch deadline;
-//! 3. instantiate from the pipeline's `InstancePre` (pooled memory: microseconds);
-//! 4. call `handle` (see [`PipelineInstance`]), then translate traps into [`PipelineError`]s that name the cause
-//!    (deadline, memory cap, panic message) and read back the model runs the guest made.
+//! 3. instantiate from the version's `InstancePre` (pooled memory: microseconds);
+//! 4. call `handle` (see [`PipelineInstance`]), then translate traps into
+//!    [`PipelineError`]s that name the cause (deadline, memory cap, panic message) and
+//!    read back the model runs the guest made;
+//! 5. count the outcome against the version, and drop a canary that fails too often.
+//!
+//! Changing what is served (deploys, canaries, promotions, rollbacks, model swaps) lives
+//! in [`deploy`].
 
 mod bindings;
 mod clock_host;
+mod compiled_cache;
 mod component;
+mod deploy;
 mod engine;
 mod error;
 mod instance;
@@ -20,8 +29,10 @@ mod load;
 mod local_host;
 mod log_host;
 mod remote_host;
+pub mod rollout;
 mod signals_host;
 mod state;
+mod version;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -34,17 +45,23 @@ use wasmtime::{Engine, Store};
 
 pub use bindings::messages::{Error as GuestError, Request, Response, Routing};
 pub use component::{ComponentError, ComponentSummary, WORLD};
+pub use deploy::{DeployError, DeployReport, ModelSwap, Rollout};
 pub use error::PipelineError;
 pub use instance::PipelineInstance;
 pub use load::{Load, LoadSnapshot};
 pub use local_host::ModelRunRecord;
 pub use remote_host::RemoteObserver;
+pub use rollout::{Live, Pipeline, Role};
+pub use version::{
+    CompileOrigin, Compiled, ComponentSource, ComponentVersion, StatsSnapshot, VersionStats,
+    short_digest,
+};
 
 use crate::config::{Config, PipelineConfig, RuntimeConfig};
 use crate::local::{LoadError, ModelRegistry};
 use crate::remote::{CallRecord, FailedCall, Remote, SetupError};
-use bindings::PipelinePre;
 use clock_host::ClockCtx;
+use compiled_cache::CompiledCache;
 use error::failure;
 use local_host::LocalCtx;
 use log_host::LogCtx;
@@ -74,7 +91,8 @@ pub enum RuntimeError {
         /// The I/O error.
         error: std::io::Error,
     },
-    /// A component is not a valid pipeline.
+    /// A component could not be deployed (not a valid pipeline, or a smoke request
+    /// failed).
     #[error("pipeline {pipeline:?}: component {path:?}: {error}")]
     Component {
         /// The pipeline.
@@ -82,7 +100,7 @@ pub enum RuntimeError {
         /// The component file.
         path: PathBuf,
         /// What is wrong with it.
-        error: ComponentError,
+        error: DeployError,
     },
 }
 
@@ -112,32 +130,41 @@ pub struct Outcome {
     pub remote_failures: Vec<FailedCall>,
     /// Stage timings.
     pub timings: Timings,
+    /// The component version that served it (sha256 of its bytes), and in which role.
+    pub component: ServedBy,
 }
 
-/// One loaded pipeline: its config and its prepared component.
-pub struct Pipeline {
-    /// The pipeline's configuration.
-    pub config: PipelineConfig,
-    /// The component's imports and exports.
-    pub summary: ComponentSummary,
-    /// Lower-case hex SHA-256 of the component file, reported in metrics.
+/// Which component version served a request.
+#[derive(Debug, Clone)]
+pub struct ServedBy {
+    /// Lower-case hex sha256 of the component's bytes.
     pub digest: String,
-    /// The sha256 of the model its embeddings are bound to (`embedding_model`), resolved
-    /// once at load.
-    embedding_identity: Option<String>,
-    pre: PipelinePre<RequestState>,
+    /// Stable or canary.
+    pub role: Role,
+}
+
+impl ServedBy {
+    /// The first 12 hex digits of the digest, as headers and metric labels show it.
+    pub fn short(&self) -> &str {
+        short_digest(&self.digest)
+    }
 }
 
 /// The engine, the models and the pipelines of one host process.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<RequestState>,
-    models: Arc<ModelRegistry>,
+    models: RwLock<Arc<ModelRegistry>>,
     remote: Arc<Remote>,
     load: Arc<Load>,
     remote_observer: std::sync::OnceLock<RemoteObserver>,
     resume_slots: Arc<crate::local::CpuSlots>,
     pipelines: RwLock<HashMap<String, Arc<Pipeline>>>,
+    compiled: CompiledCache,
+    /// Serialises model swaps.
+    models_changing: std::sync::Mutex<deploy::ModelHistory>,
+    /// Told of every automatic canary rollback (the server counts them).
+    rollback_observer: std::sync::OnceLock<RollbackObserver>,
     tick: Duration,
     next_id: AtomicU64,
     _ticker: engine::EpochTicker,
@@ -163,7 +190,7 @@ impl Runtime {
             _ticker: engine::EpochTicker::start(engine.clone(), tick),
             engine,
             linker,
-            models,
+            models: RwLock::new(models),
             remote,
             load: Arc::new(Load::new(config.max_instances)),
             remote_observer: std::sync::OnceLock::new(),
@@ -174,6 +201,9 @@ impl Runtime {
                     .map_or(1, |n| n.get().saturating_sub(1).max(1)),
             )),
             pipelines: RwLock::new(HashMap::new()),
+            compiled: CompiledCache::default(),
+            models_changing: std::sync::Mutex::new(deploy::ModelHistory::default()),
+            rollback_observer: std::sync::OnceLock::new(),
             tick,
             next_id: AtomicU64::new(0),
         })
@@ -190,50 +220,25 @@ impl Runtime {
         Ok(runtime)
     }
 
-    /// Compiles `config`'s component and installs it, replacing any pipeline of the same
-    /// name. Requests already running keep the version they started with.
-    pub fn load_pipeline(&self, config: &PipelineConfig) -> Result<(), RuntimeError> {
-        let started = Instant::now();
+    /// Reads `config`'s component file and installs it as the pipeline's only version
+    /// (after its smoke requests pass), replacing any pipeline of the same name.
+    /// Requests already running keep the version they started with.
+    pub fn load_pipeline(&self, config: &PipelineConfig) -> Result<DeployReport, RuntimeError> {
         let bytes =
             std::fs::read(&config.component).map_err(|error| RuntimeError::ReadComponent {
                 pipeline: config.name.clone(),
                 path: config.component.clone(),
                 error,
             })?;
-        let prepared = self
-            .prepare(&bytes)
+        let source = ComponentSource::Config {
+            path: config.component.display().to_string(),
+        };
+        self.add_pipeline(config, &bytes, source, std::time::SystemTime::now())
             .map_err(|error| RuntimeError::Component {
                 pipeline: config.name.clone(),
                 path: config.component.clone(),
                 error,
-            })?;
-        tracing::info!(
-            pipeline = %config.name,
-            bytes = bytes.len(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "compiled pipeline component"
-        );
-        let digest = {
-            use sha2::Digest as _;
-            hex::encode(sha2::Sha256::digest(&bytes))
-        };
-        let embedding_identity = config
-            .embedding_model
-            .as_ref()
-            .and_then(|m| self.models.get(m))
-            .map(|m| m.info().sha256.clone());
-        let pipeline = Arc::new(Pipeline {
-            config: config.clone(),
-            summary: prepared.summary,
-            digest,
-            embedding_identity,
-            pre: prepared.pre,
-        });
-        self.pipelines
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(config.name.clone(), pipeline);
-        Ok(())
+            })
     }
 
     /// Compiles and type-checks component bytes against the `pipeline` world without
@@ -246,9 +251,24 @@ impl Runtime {
         component::prepare(&self.engine, &self.linker, bytes)
     }
 
-    /// The local models.
-    pub fn models(&self) -> &Arc<ModelRegistry> {
-        &self.models
+    /// The local models now. A model swap replaces the registry; holders of this one
+    /// keep seeing the models it had.
+    pub fn models(&self) -> Arc<ModelRegistry> {
+        self.models
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Turns on the on-disk cache of compiled components under `dir`, so a restarted
+    /// host loads the versions it compiled before instead of compiling them again.
+    pub fn cache_compiled_in(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        self.compiled.use_disk(&self.engine, dir)
+    }
+
+    /// Sets the function told of every automatic canary rollback (once).
+    pub fn set_rollback_observer(&self, observer: RollbackObserver) {
+        let _ = self.rollback_observer.set(observer);
     }
 
     /// The serverless endpoints.
@@ -308,9 +328,50 @@ impl Runtime {
 
     /// Serves one request on pipeline `name` in a fresh sandbox.
     pub fn handle(&self, name: &str, request: &Request) -> Result<Outcome, PipelineError> {
+        self.serve(name, request).result
+    }
+
+    /// Serves one request on pipeline `name` in a fresh sandbox and says which version
+    /// served it, whether it succeeded or not.
+    pub fn serve(&self, name: &str, request: &Request) -> Served {
+        let pipeline = match self.pipeline(name) {
+            Ok(p) => p,
+            Err(e) => {
+                return Served {
+                    component: None,
+                    result: Err(e),
+                };
+            }
+        };
+        let live = pipeline.live();
+        let (version, role) = live.pick();
+        let started = Instant::now();
+        let result = self.run_version(&pipeline.config, &version, role, request);
+        version.stats.record(result.is_ok(), started.elapsed());
+        if role == Role::Canary {
+            self.judge_canary(&pipeline);
+        }
+        Served {
+            component: Some(ServedBy {
+                digest: version.digest().to_owned(),
+                role,
+            }),
+            result,
+        }
+    }
+
+    /// Serves `request` with one particular version of a pipeline (smoke requests use
+    /// it before the version goes live).
+    fn run_version(
+        &self,
+        config: &PipelineConfig,
+        version: &Arc<ComponentVersion>,
+        role: Role,
+        request: &Request,
+    ) -> Result<Outcome, PipelineError> {
         let started = Instant::now();
         let _in_flight = self.load.enter();
-        let mut instance = self.instantiate(name, &request.id)?;
+        let mut instance = self.instantiate_version(config, version, role, &request.id)?;
         let instantiated = Instant::now();
         let mut outcome = instance.handle(request)?;
         outcome.timings.instantiate = instantiated - started;
@@ -318,27 +379,45 @@ impl Runtime {
         Ok(outcome)
     }
 
-    /// A sandbox of pipeline `name` that can serve several requests in turn (batch
-    /// work, benchmarks). Its store, memory and state persist between calls; each call
-    /// gets the pipeline's full deadline again. `request_id` tags its log lines.
+    /// A sandbox of pipeline `name`'s stable version that can serve several requests in
+    /// turn (batch work, benchmarks). Its store, memory and state persist between calls;
+    /// each call gets the pipeline's full deadline again. `request_id` tags its log lines.
     pub fn instantiate(
         &self,
         name: &str,
         request_id: &str,
     ) -> Result<PipelineInstance, PipelineError> {
         let pipeline = self.pipeline(name)?;
-        let config = &pipeline.config;
+        let version = pipeline.stable();
+        self.instantiate_version(&pipeline.config, &version, Role::Stable, request_id)
+    }
+
+    fn instantiate_version(
+        &self,
+        config: &PipelineConfig,
+        version: &Arc<ComponentVersion>,
+        role: Role,
+        request_id: &str,
+    ) -> Result<PipelineInstance, PipelineError> {
         let deadline = Instant::now() + config.deadline();
+        // One set of models for the whole request: a swap meanwhile is seen by the next.
+        let models = self.models();
         let mut remote = RemoteCtx::new(self.remote.clone(), request_id, deadline);
         if let Some(observer) = self.remote_observer.get() {
             remote.observe(&config.name, observer.clone());
         }
         remote.resume_through(self.resume_slots.clone());
-        remote.bind_embedding_identity(pipeline.embedding_identity.clone());
+        remote.bind_embedding_identity(
+            config
+                .embedding_model
+                .as_ref()
+                .and_then(|m| models.get(m))
+                .map(|m| m.info().sha256.clone()),
+        );
         let state = RequestState::new(
             config.memory_bytes(),
             Contexts {
-                local: LocalCtx::new(self.models.clone()),
+                local: LocalCtx::new(models),
                 remote,
                 signals: SignalsCtx::new(self.remote.clone(), self.load.clone()),
                 log: LogCtx::new(&config.name, request_id),
@@ -349,14 +428,19 @@ impl Runtime {
         store.limiter(|s| &mut s.limits);
         let deadline_ticks = self.deadline_ticks(config.deadline());
         store.set_epoch_deadline(deadline_ticks);
-        let bindings = pipeline
+        let bindings = version
+            .compiled
             .pre
             .instantiate(&mut store)
             .map_err(|e| failure(&store, config, e))?;
         Ok(PipelineInstance::new(
             store,
             bindings,
-            pipeline,
+            config.clone(),
+            ServedBy {
+                digest: version.digest().to_owned(),
+                role,
+            },
             deadline_ticks,
             self.load.clone(),
         ))
@@ -370,6 +454,18 @@ impl Runtime {
             .saturating_add(1)
     }
 }
+
+/// What [`Runtime::serve`] returns: the result and the version that produced it.
+pub struct Served {
+    /// The version that served the request; `None` when the pipeline does not exist.
+    pub component: Option<ServedBy>,
+    /// The outcome.
+    pub result: Result<Outcome, PipelineError>,
+}
+
+/// Called with the pipeline's name, the dropped canary's digest and the reason, after a
+/// canary is rolled back automatically.
+pub type RollbackObserver = Arc<dyn Fn(&str, &str, &str) + Send + Sync>;
 
 /// The linker every pipeline is resolved against: WASI (empty context) and our world.
 fn link(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {

@@ -208,6 +208,8 @@ pub struct Metrics {
     remote_seconds: HistogramFamily,
     cost: CounterFamily,
     egress: CounterFamily,
+    deploys: CounterFamily,
+    canary_rollbacks: CounterFamily,
 }
 
 impl Default for Metrics {
@@ -222,7 +224,7 @@ impl Metrics {
         Self {
             requests: CounterFamily::new(
                 "hybrid_requests_total",
-                "Requests served, by pipeline, route and outcome.",
+                "Requests served, by pipeline, component version (first 12 hex digits of its sha256), route and outcome.",
             ),
             request_seconds: HistogramFamily::new(
                 "hybrid_request_duration_seconds",
@@ -252,14 +254,30 @@ impl Metrics {
                 "hybrid_egress_bytes_total",
                 "Bytes sent off the box to serverless endpoints, by pipeline and endpoint.",
             ),
+            deploys: CounterFamily::new(
+                "hybrid_deploys_total",
+                "Deploys through the admin API, by target (pipeline or model name), kind and outcome (ok or the refusal's code).",
+            ),
+            canary_rollbacks: CounterFamily::new(
+                "hybrid_canary_rollbacks_total",
+                "Canaries dropped automatically for failing more often than the stable version, by pipeline.",
+            ),
         }
     }
 
-    /// Records one finished request.
-    pub fn request(&self, pipeline: &str, route: &str, outcome: &str, elapsed: Duration) {
+    /// Records one finished request served by `component` (a short digest, or `none`).
+    pub fn request(
+        &self,
+        pipeline: &str,
+        component: &str,
+        route: &str,
+        outcome: &str,
+        elapsed: Duration,
+    ) {
         self.requests.add(
             vec![
                 ("pipeline", pipeline.into()),
+                ("component", component.into()),
                 ("route", route.into()),
                 ("outcome", outcome.into()),
             ],
@@ -267,6 +285,24 @@ impl Metrics {
         );
         self.request_seconds
             .observe(vec![("route", route.into())], elapsed);
+    }
+
+    /// Records one deploy attempt.
+    pub fn deploy(&self, target: &str, kind: &str, outcome: &str) {
+        self.deploys.add(
+            vec![
+                ("target", target.into()),
+                ("kind", kind.into()),
+                ("outcome", outcome.into()),
+            ],
+            1.0,
+        );
+    }
+
+    /// Records one automatic canary rollback.
+    pub fn canary_rolled_back(&self, pipeline: &str) {
+        self.canary_rollbacks
+            .add(vec![("pipeline", pipeline.into())], 1.0);
     }
 
     /// Records one local model run.
@@ -311,6 +347,8 @@ impl Metrics {
         self.remote_seconds.encode(&mut out);
         self.cost.encode(&mut out);
         self.egress.encode(&mut out);
+        self.deploys.encode(&mut out);
+        self.canary_rollbacks.encode(&mut out);
         let mut last = "";
         for g in gauges {
             if g.name != last {
@@ -336,8 +374,8 @@ mod tests {
     #[test]
     fn encodes_counters_histograms_and_gauges() {
         let m = Metrics::new();
-        m.request("voice-gate", "local", "ok", Duration::from_millis(3));
-        m.request("voice-gate", "local", "ok", Duration::from_millis(30));
+        m.request("voice-gate", "0123456789ab", "local", "ok", Duration::from_millis(3));
+        m.request("voice-gate", "0123456789ab", "local", "ok", Duration::from_millis(30));
         m.remote_call(
             "voice-gate",
             &RemoteCallSample {
@@ -357,9 +395,7 @@ mod tests {
         }]);
         assert!(
             text.contains(
-                "hybrid_requests_total{outcome=\"ok\",pipeline=\"voice-gate\",route=\"local\"} 2"
-            ) || text.contains(
-                "hybrid_requests_total{pipeline=\"voice-gate\",route=\"local\",outcome=\"ok\"} 2"
+                "hybrid_requests_total{pipeline=\"voice-gate\",component=\"0123456789ab\",route=\"local\",outcome=\"ok\"} 2"
             ),
             "{text}"
         );

@@ -17,8 +17,11 @@
 //!
 //! # Life cycle
 //! Models load and components compile before the port is bound, so `/readyz` is true from
-//! the first request. SIGTERM or Ctrl-C stops accepting connections, lets in-flight
-//! requests finish for up to `server.drain_timeout_ms`, then exits 0.
+//! the first request. With `[admin]` configured and its token set, the admin API
+//! ([`routes::admin`]) listens on its own address and deploys into the running box; with
+//! `--watch`, changed component and model files are deployed too. SIGTERM or Ctrl-C stops
+//! accepting connections, lets in-flight requests finish for up to
+//! `server.drain_timeout_ms`, then exits 0.
 
 mod admission;
 pub mod metrics;
@@ -35,6 +38,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use crate::config::{Config, OpenAiModel};
+use crate::deploy::Deployer;
 use crate::runtime::{Outcome, PipelineError, Request, Runtime};
 use admission::Admission;
 use metrics::{Metrics, RemoteCallSample};
@@ -53,8 +57,8 @@ pub struct AppState {
 pub enum Refusal {
     /// The box is full.
     Busy,
-    /// The pipeline failed.
-    Pipeline(PipelineError),
+    /// The pipeline failed; the component version that failed, when one ran.
+    Pipeline(PipelineError, Option<String>),
     /// The worker thread died (a host bug).
     Internal(String),
 }
@@ -71,28 +75,35 @@ impl AppState {
                 "refused: box is full"
             );
             self.metrics
-                .request(name, "none", "busy", started.elapsed());
+                .request(name, "none", "none", "busy", started.elapsed());
             Refusal::Busy
         })?;
         let runtime = self.runtime.clone();
         let pipeline = name.to_owned();
         let joined = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let result = runtime.handle(&pipeline, &request);
-            (request, result)
+            let served = runtime.serve(&pipeline, &request);
+            (request, served)
         })
         .await;
-        let (request, result) =
+        let (request, served) =
             joined.map_err(|e| Refusal::Internal(format!("worker failed: {e}")))?;
-        match result {
+        let component = served
+            .component
+            .as_ref()
+            .map_or("none", |c| c.short())
+            .to_owned();
+        match served.result {
             Ok(outcome) => {
-                self.observe(name, &outcome, started.elapsed());
+                self.observe(name, &component, &outcome, started.elapsed());
                 tracing::info!(
                     request_id = %request.id,
                     pipeline = name,
                     route = %outcome.response.routing.route,
                     reason = %outcome.response.routing.reason,
                     model = %crate::envelope::model_label(&outcome),
+                    component = %component,
+                    role = outcome.component.role.name(),
                     total_ms = started.elapsed().as_secs_f64() * 1e3,
                     "served"
                 );
@@ -107,16 +118,24 @@ impl AppState {
                     _ => "failed",
                 };
                 self.metrics
-                    .request(name, "none", outcome, started.elapsed());
-                tracing::warn!(request_id = %request.id, pipeline = name, status = error.status(), error = %error, "not served");
-                Err(Refusal::Pipeline(error))
+                    .request(name, &component, "none", outcome, started.elapsed());
+                tracing::warn!(request_id = %request.id, pipeline = name, component = %component, status = error.status(), error = %error, "not served");
+                Err(Refusal::Pipeline(
+                    error,
+                    served.component.map(|c| c.digest),
+                ))
             }
         }
     }
 
-    fn observe(&self, pipeline: &str, outcome: &Outcome, elapsed: Duration) {
-        self.metrics
-            .request(pipeline, &outcome.response.routing.route, "ok", elapsed);
+    fn observe(&self, pipeline: &str, component: &str, outcome: &Outcome, elapsed: Duration) {
+        self.metrics.request(
+            pipeline,
+            component,
+            &outcome.response.routing.route,
+            "ok",
+            elapsed,
+        );
         for run in &outcome.model_runs {
             self.metrics.model_run(&run.model, run.elapsed);
         }
@@ -125,8 +144,57 @@ impl AppState {
 
 /// Builds the router over a loaded runtime (tests use it with their own listener).
 pub fn router(runtime: Arc<Runtime>, config: &Config) -> Router {
+    router_with_metrics(runtime, config, Arc::new(Metrics::new()))
+}
+
+/// Builds the admin API's router: every route behind the bearer token.
+pub fn admin_router(
+    deployer: Arc<Deployer>,
+    token: String,
+    max_upload_bytes: usize,
+    metrics: Arc<Metrics>,
+) -> Router {
+    use axum::routing::put;
+    use routes::admin;
+    let state = Arc::new(admin::AdminState {
+        deployer,
+        token,
+        max_upload_bytes,
+        metrics,
+    });
+    let guard = state.clone();
+    Router::new()
+        .route("/admin/status", get(admin::status))
+        .route("/admin/pipelines", get(admin::pipelines))
+        .route("/admin/pipelines/{name}", get(admin::pipeline))
+        .route(
+            "/admin/pipelines/{name}/component",
+            put(admin::deploy_component),
+        )
+        .route("/admin/pipelines/{name}/promote", post(admin::promote))
+        .route("/admin/pipelines/{name}/rollback", post(admin::rollback))
+        .route("/admin/models", get(admin::models))
+        .route("/admin/models/{name}", put(admin::deploy_model))
+        .route("/admin/models/{name}/rollback", post(admin::rollback_model))
+        .fallback(admin::not_found)
+        // The token is checked before anything else, the body included.
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let guard = guard.clone();
+                async move {
+                    match admin::authorize(&guard, request.headers()) {
+                        Some(refusal) => refusal,
+                        None => next.run(request).await,
+                    }
+                }
+            },
+        ))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+fn router_with_metrics(runtime: Arc<Runtime>, config: &Config, metrics: Arc<Metrics>) -> Router {
     let server = &config.server;
-    let metrics = Arc::new(Metrics::new());
     let observed = metrics.clone();
     runtime.set_remote_observer(Arc::new(move |pipeline, call| {
         let sample = match call {
@@ -175,8 +243,39 @@ pub fn router(runtime: Arc<Runtime>, config: &Config) -> Router {
         .with_state(state)
 }
 
-/// Serves `runtime` on `listen` until SIGTERM or Ctrl-C, then drains.
-pub fn serve(runtime: Arc<Runtime>, config: &Config, listen: &str) -> anyhow::Result<()> {
+/// How `hybrid serve` runs besides the main listener.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Deploy changed component and model files named in the config.
+    pub watch: bool,
+    /// Address of the admin API, overriding `admin.listen`.
+    pub admin_listen: Option<String>,
+}
+
+/// Serves `deployer`'s runtime on `listen` (and the admin API, if configured) until
+/// SIGTERM or Ctrl-C, then drains.
+pub fn serve(deployer: Arc<Deployer>, listen: &str, options: &ServeOptions) -> anyhow::Result<()> {
+    let config = deployer.config().clone();
+    let runtime = deployer.runtime().clone();
+    let admin = admin_listener(&config, options)?;
+    let metrics = Arc::new(Metrics::new());
+    {
+        let metrics = metrics.clone();
+        let deployer = Arc::downgrade(&deployer);
+        runtime.set_rollback_observer(Arc::new(move |pipeline, _digest, _reason| {
+            metrics.canary_rolled_back(pipeline);
+            if let Some(deployer) = deployer.upgrade() {
+                // Recorded off the request's thread: it writes the state directory.
+                let pipeline = pipeline.to_owned();
+                std::thread::spawn(move || deployer.note_change(&pipeline));
+            }
+        }));
+    }
+    let _watcher = if options.watch {
+        Some(crate::deploy::watch::start(deployer.clone())?)
+    } else {
+        None
+    };
     let workers = std::thread::available_parallelism().map_or(2, usize::from);
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
@@ -192,10 +291,25 @@ pub fn serve(runtime: Arc<Runtime>, config: &Config, listen: &str) -> anyhow::Re
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr: SocketAddr = listener.local_addr()?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut admin_task = None;
+        if let Some((admin_listen, token, max_upload)) = admin {
+            let admin_listener = tokio::net::TcpListener::bind(&admin_listen)
+                .await
+                .with_context(|| format!("cannot listen on {admin_listen} (admin API)"))?;
+            let admin_addr: SocketAddr = admin_listener.local_addr()?;
+            println!("hybrid admin API on http://{admin_addr}");
+            tracing::info!(%admin_addr, "admin API listening");
+            let app = admin_router(deployer.clone(), token, max_upload, metrics.clone());
+            let mut stopped = stop_rx.clone();
+            let server = axum::serve(admin_listener, app).with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            });
+            admin_task = Some(tokio::spawn(async move { server.await }));
+        }
         println!("hybrid serving on http://{addr}");
         tracing::info!(%addr, pipelines = ?runtime.pipeline_names(), "serving");
-        let app = router(runtime, config);
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let app = router_with_metrics(runtime, &config, metrics);
         let mut stopped = stop_rx.clone();
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = stopped.wait_for(|s| *s).await;
@@ -215,12 +329,49 @@ pub fn serve(runtime: Arc<Runtime>, config: &Config, listen: &str) -> anyhow::Re
                 tracing::warn!("drain deadline passed with requests still in flight; exiting")
             }
         }
+        if let Some(task) = admin_task {
+            let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
+        }
         drop(stop_rx);
         Ok::<(), anyhow::Error>(())
     })?;
     // Blocking workers still running past the drain deadline are abandoned.
     tokio.shutdown_timeout(Duration::from_millis(100));
     Ok(())
+}
+
+/// The admin API's address, token and upload limit, if it is on. It is on when
+/// `[admin]` names a token variable and that variable is set; named but unset is logged
+/// and leaves it off (the box still serves).
+fn admin_listener(
+    config: &Config,
+    options: &ServeOptions,
+) -> anyhow::Result<Option<(String, String, usize)>> {
+    let Some(admin) = &config.admin else {
+        return Ok(None);
+    };
+    let Some(var) = &admin.token_env else {
+        tracing::warn!("admin API off: [admin] names no token_env");
+        return Ok(None);
+    };
+    match std::env::var(var) {
+        Ok(token) if token.len() >= 16 => {
+            let listen = options
+                .admin_listen
+                .clone()
+                .unwrap_or_else(|| admin.listen.clone());
+            Ok(Some((listen, token, admin.max_upload_bytes)))
+        }
+        Ok(_) => anyhow::bail!(
+            "the admin token in ${var} is shorter than 16 characters; use a long random one \
+             (e.g. `openssl rand -hex 32`)"
+        ),
+        Err(_) => {
+            tracing::warn!(variable = %var, "admin API off: the token variable is not set");
+            eprintln!("hybrid: admin API off (set {var} to turn it on)");
+            Ok(None)
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -27,6 +27,8 @@ pub struct ApiError {
     pub retry_after: Option<u32>,
     /// The request id, echoed in `x-request-id`.
     pub request_id: Option<String>,
+    /// The component version that failed, in `x-hybrid-component`.
+    pub component: Option<String>,
 }
 
 impl ApiError {
@@ -40,6 +42,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             request_id: None,
+            component: None,
         }
     }
 
@@ -75,7 +78,11 @@ impl ApiError {
                 e
             }
             Refusal::Internal(m) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", m),
-            Refusal::Pipeline(e) => Self::from_pipeline(&e, state.retry_after_s),
+            Refusal::Pipeline(e, component) => {
+                let mut error = Self::from_pipeline(&e, state.retry_after_s);
+                error.component = component;
+                error
+            }
         };
         error.request_id(request_id)
     }
@@ -127,6 +134,12 @@ impl IntoResponse for ApiError {
         {
             headers.insert("x-request-id", id);
         }
+        if let Some(v) = self
+            .component
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
+            headers.insert("x-hybrid-component", v);
+        }
         response
     }
 }
@@ -142,6 +155,7 @@ pub fn hybrid_headers(request: &Request, outcome: &Outcome) -> HeaderMap {
     put("x-request-id", request.id.clone());
     put("x-hybrid-route", outcome.response.routing.route.clone());
     put("x-hybrid-model", envelope::model_label(outcome));
+    put("x-hybrid-component", outcome.component.digest.clone());
     put(
         "x-hybrid-cost-usd",
         format!("{:.6}", envelope::cost_usd(outcome)),

@@ -77,12 +77,26 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     }
     for name in state.runtime.pipeline_names() {
         if let Ok(p) = state.runtime.pipeline(&name) {
-            gauges.push(gauge(
-                "hybrid_component_info",
-                "The component serving each pipeline (always 1).",
-                vec![("pipeline", name), ("sha256", p.digest.clone())],
-                1.0,
-            ));
+            let live = p.live();
+            let canary = live.canary.as_ref().map_or(0, |c| c.percent);
+            let versions = std::iter::once((&live.stable, "stable", 100 - canary)).chain(
+                live.canary
+                    .as_ref()
+                    .map(|c| (&c.version, "canary", c.percent)),
+            );
+            for (version, role, share) in versions {
+                gauges.push(gauge(
+                    "hybrid_component_traffic_percent",
+                    "Live component versions of each pipeline and their share of its requests.",
+                    vec![
+                        ("pipeline", name.clone()),
+                        ("component", version.short().to_owned()),
+                        ("sha256", version.digest().to_owned()),
+                        ("role", role.to_owned()),
+                    ],
+                    f64::from(share),
+                ));
+            }
         }
     }
     for m in state.runtime.models().list() {

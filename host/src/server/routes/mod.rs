@@ -1,5 +1,6 @@
 //! The HTTP routes: one file per family.
 
+pub mod admin;
 pub mod health;
 pub mod openai;
 pub mod pipelines;

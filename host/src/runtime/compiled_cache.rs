@@ -1,0 +1,148 @@
+//! Compiled components, kept so a version is compiled once: in memory for the versions
+//! deployed recently, and on disk (`.cwasm`) so a restarted host does not compile again.
+//!
+//! Looking up bytes takes these steps: name them by their sha256; return the compiled
+//! version from memory if this process has it; else load the `.cwasm` from the disk
+//! cache if one exists and its own checksum matches (so a torn or tampered file is
+//! never mapped as code); else compile with Cranelift and write the `.cwasm` beside the
+//! others (temporary file, then rename: a crash never leaves half a file under the
+//! final name). The disk cache sits in a folder named after the engine's compatibility
+//! hash, so a host built with another wasmtime or other engine settings never loads
+//! an artefact it did not make.
+
+use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use sha2::{Digest as _, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+
+use super::component::{self, ComponentError};
+use super::state::RequestState;
+use super::version::{CompileOrigin, Compiled};
+
+/// Compiled versions kept in memory (each holds its machine code).
+const IN_MEMORY: usize = 16;
+
+/// The compiled-component cache of one runtime.
+#[derive(Default)]
+pub struct CompiledCache {
+    memory: Mutex<VecDeque<Arc<Compiled>>>,
+    disk: OnceLock<PathBuf>,
+}
+
+impl CompiledCache {
+    /// Turns on the disk cache under `dir` (once), in a subfolder for this engine.
+    pub fn use_disk(&self, engine: &Engine, dir: &Path) -> std::io::Result<()> {
+        let mut hasher = std::hash::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let dir = dir.join(format!("{:016x}", hasher.finish()));
+        std::fs::create_dir_all(&dir)?;
+        let _ = self.disk.set(dir);
+        Ok(())
+    }
+
+    /// The compiled, type-checked component for `bytes`.
+    pub fn get(
+        &self,
+        engine: &Engine,
+        linker: &Linker<RequestState>,
+        bytes: &[u8],
+    ) -> Result<Arc<Compiled>, ComponentError> {
+        component::classify(bytes)?;
+        let digest = hex::encode(Sha256::digest(bytes));
+        if let Some(hit) = self.in_memory(&digest) {
+            return Ok(hit);
+        }
+        let started = Instant::now();
+        let (component, origin) = match self.from_disk(engine, &digest) {
+            Some(component) => (component, CompileOrigin::DiskCache(started.elapsed())),
+            None => {
+                let component = component::compile(engine, bytes)?;
+                self.to_disk(&digest, &component);
+                (component, CompileOrigin::Compiled(started.elapsed()))
+            }
+        };
+        let prepared = component::check(engine, linker, &component)?;
+        let compiled = Arc::new(Compiled {
+            digest,
+            size: bytes.len(),
+            summary: prepared.summary,
+            origin,
+            pre: prepared.pre,
+        });
+        let mut memory = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+        if memory.len() == IN_MEMORY {
+            memory.pop_front();
+        }
+        memory.push_back(compiled.clone());
+        Ok(compiled)
+    }
+
+    fn in_memory(&self, digest: &str) -> Option<Arc<Compiled>> {
+        let memory = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+        let hit = memory.iter().find(|c| c.digest == digest)?;
+        Some(Arc::new(Compiled {
+            digest: hit.digest.clone(),
+            size: hit.size,
+            summary: hit.summary.clone(),
+            origin: CompileOrigin::Memory,
+            pre: hit.pre.clone(),
+        }))
+    }
+
+    fn paths(&self, digest: &str) -> Option<(PathBuf, PathBuf)> {
+        let dir = self.disk.get()?;
+        Some((
+            dir.join(format!("{digest}.cwasm")),
+            dir.join(format!("{digest}.cwasm.sha256")),
+        ))
+    }
+
+    fn from_disk(&self, engine: &Engine, digest: &str) -> Option<Component> {
+        let (cwasm, sum) = self.paths(digest)?;
+        let bytes = std::fs::read(&cwasm).ok()?;
+        let expected = std::fs::read_to_string(&sum).ok()?;
+        if hex::encode(Sha256::digest(&bytes)) != expected.trim() {
+            tracing::warn!(path = %cwasm.display(), "compiled cache entry does not match its checksum; compiling again");
+            return None;
+        }
+        match deserialize(engine, &bytes) {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::warn!(path = %cwasm.display(), error = %format!("{e:#}"), "compiled cache entry unusable; compiling again");
+                None
+            }
+        }
+    }
+
+    fn to_disk(&self, digest: &str, component: &Component) {
+        let Some((cwasm, sum)) = self.paths(digest) else {
+            return;
+        };
+        let written = component.serialize().and_then(|bytes| {
+            let checksum = hex::encode(Sha256::digest(&bytes));
+            crate::atomic_file::write(&cwasm, &bytes)?;
+            crate::atomic_file::write(&sum, checksum.as_bytes())?;
+            Ok(())
+        });
+        if let Err(e) = written {
+            tracing::warn!(path = %cwasm.display(), error = %format!("{e:#}"), "cannot write the compiled cache");
+        }
+    }
+}
+
+/// Maps a `.cwasm` this host wrote as executable code.
+#[allow(
+    unsafe_code,
+    reason = "wasmtime's only way to load precompiled code; see the SAFETY note"
+)]
+fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
+    // SAFETY: `bytes` is `Component::serialize` output that this host wrote into its own
+    // state directory, verified against the checksum written beside it; wasmtime checks
+    // the header and the engine's compatibility before mapping it.
+    unsafe { Component::deserialize(engine, bytes) }
+}
