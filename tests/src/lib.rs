@@ -5,6 +5,8 @@
 //! `cargo build --release` in `guest/`, the model with `models/fetch`, audio with
 //! `samples/make`); a missing one fails with the command that makes it.
 
+pub mod edge_box;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

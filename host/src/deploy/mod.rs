@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
+use crate::local::sha256_bytes;
 
 use crate::config::{Config, ModelConfig, PipelineConfig};
 use crate::local::{LocalModel, ModelRegistry};
@@ -144,7 +144,7 @@ impl Deployer {
         rollout: Rollout,
     ) -> Result<DeployReport, Error> {
         let mut record = self.record.lock().unwrap_or_else(|p| p.into_inner());
-        let digest = hex::encode(Sha256::digest(bytes));
+        let digest = sha256_bytes(bytes);
         // Checked before the bytes are kept, so a wrong name leaves nothing behind.
         self.pipeline_config(pipeline)?;
         let path = self.component_path(&digest);
@@ -203,7 +203,7 @@ impl Deployer {
     ) -> Result<ModelSwap, Error> {
         let mut record = self.record.lock().unwrap_or_else(|p| p.into_inner());
         let configured = self.model_config(name)?;
-        let sha256 = hex::encode(Sha256::digest(bytes));
+        let sha256 = sha256_bytes(bytes);
         let path = self.model_path(name, &sha256);
         if !path.exists() {
             crate::atomic_file::write(&path, bytes).map_err(|error| Error::State {
@@ -265,24 +265,32 @@ impl Deployer {
             }
             Err(e) => return Err(e.into()),
         };
-        let models = self.runtime.models();
-        let now = models.get(name).map(|m| m.info().clone());
-        let current = match (&saved, now) {
-            (Some(r), _) if r.previous.as_ref().is_some_and(|p| p.sha256 == swap.sha256) => {
-                r.previous.clone().unwrap_or_else(|| r.current.clone())
-            }
-            _ => configured_version(&configured),
-        };
-        let previous = saved.map(|r| r.current);
-        if current.source == configured_version(&configured).source
-            && current.sha256 == configured.sha256
-        {
+        let previous = saved.as_ref().map(|r| r.current.clone());
+        let back_to = saved
+            .and_then(|r| r.previous)
+            .filter(|p| p.sha256 == swap.sha256);
+        let configured_sha = configured.sha256.to_ascii_lowercase();
+        match back_to {
             // Back on the config's file: nothing to restore at start.
-            record.models.remove(name);
-        } else {
-            record
-                .models
-                .insert(name.to_owned(), ModelRecord { current, previous });
+            _ if swap.sha256 == configured_sha && swap.version == configured.version => {
+                record.models.remove(name);
+            }
+            Some(current) => {
+                record
+                    .models
+                    .insert(name.to_owned(), ModelRecord { current, previous });
+            }
+            None => {
+                let current = ModelVersionRecord {
+                    version: swap.version.clone(),
+                    sha256: swap.sha256.clone(),
+                    source: ComponentSource::Upload,
+                    deployed_at_ms: unix_ms(SystemTime::now()),
+                };
+                record
+                    .models
+                    .insert(name.to_owned(), ModelRecord { current, previous });
+            }
         }
         self.write_record(&record)?;
         Ok(swap)
@@ -322,6 +330,7 @@ impl Deployer {
                 "role": role,
                 "sha256": v.digest(),
                 "size": v.compiled.size,
+                "code": v.compiled.origin.name(),
                 "traffic_percent": share,
                 "source": v.source,
                 "deployed_at_ms": unix_ms(v.deployed_at),
@@ -450,7 +459,7 @@ impl Deployer {
             _ => self.component_path(&v.sha256),
         };
         let bytes = std::fs::read(path).ok()?;
-        (hex::encode(Sha256::digest(&bytes)) == v.sha256).then_some(bytes)
+        (sha256_bytes(&bytes) == v.sha256).then_some(bytes)
     }
 
     fn save_pipeline(&self, record: &mut Record, pipeline: &str) -> Result<(), Error> {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use notify_debouncer_mini::notify::RecursiveMode;
-use sha2::{Digest as _, Sha256};
+use crate::local::sha256_bytes;
 
 use super::Deployer;
 use crate::runtime::{ComponentSource, Rollout};
@@ -88,7 +88,7 @@ fn consider(deployer: &Deployer, path: &Path, what: &Watched, at_start: bool) {
     let Ok(bytes) = std::fs::read(path) else {
         return; // Removed or not there yet: nothing to deploy.
     };
-    let digest = hex::encode(Sha256::digest(&bytes));
+    let digest = sha256_bytes(&bytes);
     let source = ComponentSource::Watch {
         path: path.display().to_string(),
     };

@@ -47,6 +47,11 @@ pub fn sha256_file(path: &Path) -> Result<String, ChecksumError> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// The lower-case hex SHA-256 of `bytes`: the name of a component or model version.
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 /// Checks that the file at `path` has the digest `expected` (hex, any case).
 pub fn verify(path: &Path, expected: &str) -> Result<(), ChecksumError> {
     let actual = sha256_file(path)?;

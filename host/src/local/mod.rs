@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use checksum::{ChecksumError, sha256_file};
+pub use checksum::{ChecksumError, sha256_bytes, sha256_file};
 pub use cpu_slots::{CpuSlots, OwnedCpuSlot};
 pub use tensor::{ElementType, NamedTensor, ShapeProblem, Tensor, TensorSpec};
 pub use tract_backend::TractModel;

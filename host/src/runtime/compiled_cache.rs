@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use sha2::{Digest as _, Sha256};
+use crate::local::sha256_bytes;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
@@ -53,7 +53,7 @@ impl CompiledCache {
         bytes: &[u8],
     ) -> Result<Arc<Compiled>, ComponentError> {
         component::classify(bytes)?;
-        let digest = hex::encode(Sha256::digest(bytes));
+        let digest = sha256_bytes(bytes);
         if let Some(hit) = self.in_memory(&digest) {
             return Ok(hit);
         }
@@ -106,7 +106,7 @@ impl CompiledCache {
         let (cwasm, sum) = self.paths(digest)?;
         let bytes = std::fs::read(&cwasm).ok()?;
         let expected = std::fs::read_to_string(&sum).ok()?;
-        if hex::encode(Sha256::digest(&bytes)) != expected.trim() {
+        if sha256_bytes(&bytes) != expected.trim() {
             tracing::warn!(path = %cwasm.display(), "compiled cache entry does not match its checksum; compiling again");
             return None;
         }
@@ -124,7 +124,7 @@ impl CompiledCache {
             return;
         };
         let written = component.serialize().and_then(|bytes| {
-            let checksum = hex::encode(Sha256::digest(&bytes));
+            let checksum = sha256_bytes(&bytes);
             crate::atomic_file::write(&cwasm, &bytes)?;
             crate::atomic_file::write(&sum, checksum.as_bytes())?;
             Ok(())
