@@ -21,6 +21,11 @@ run: setup guests
         export HYBRID_REMOTE_URL=http://127.0.0.1:8089/v1 HYBRID_REMOTE_KEY_ENV=HYBRID_SIM_KEY
         echo "serverless: hybrid-sim on $HYBRID_REMOTE_URL (set DIGITALOCEAN_MODEL_ACCESS_KEY to use DigitalOcean)"
     fi
+    # The admin API (hybrid deploy/status/promote/rollback) needs a token; make one per run.
+    if [[ -z "${HYBRID_ADMIN_TOKEN:-}" ]]; then
+        export HYBRID_ADMIN_TOKEN="admin-$(od -An -tx8 -N16 /dev/urandom | tr -d ' \n')"
+    fi
+    (umask 077; printf '%s' "$HYBRID_ADMIN_TOKEN" > target/hybrid-admin-token)
     HYBRID_LOG=${HYBRID_LOG:-info} target/debug/hybrid serve > target/hybrid-serve.out 2> target/hybrid-serve.log &
     pids+=($!)
     wait_for target/hybrid-serve.out "serving on"
@@ -36,6 +41,12 @@ run: setup guests
     echo "  curl -s $url/v1/embeddings -H 'content-type: application/json' -d '{\"model\": \"minilm-l6-v2\", \"input\": \"hybrid inference at the edge\"}'"
     echo "  curl -s $url/v1/chat/completions -H 'content-type: application/json' -d '{\"model\": \"llama3.3-70b-instruct\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello from the edge\"}]}'"
     echo "  curl -s $url/metrics"
+    echo
+    echo "Deploy while it serves (admin API on http://127.0.0.1:8081):"
+    echo "  export HYBRID_ADMIN_TOKEN=\$(cat target/hybrid-admin-token)"
+    echo "  target/debug/hybrid status"
+    echo "  target/debug/hybrid deploy voice-gate target/wasm32-wasip2/release/voice_gate.wasm --canary 20"
+    echo "  target/debug/hybrid rollback voice-gate"
     echo
     echo "Ctrl-C stops."
     wait "${pids[-1]}"

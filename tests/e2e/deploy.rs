@@ -171,7 +171,13 @@ struct Seen {
     answer: Answer,
 }
 
-fn load(b: &EdgeBox, pipeline: &str, body: Vec<u8>, ct: &'static str, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<Seen>> {
+fn load(
+    b: &EdgeBox,
+    pipeline: &str,
+    body: Vec<u8>,
+    ct: &'static str,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<Seen>> {
     let url = format!("{}/v1/pipelines/{pipeline}", b.base);
     std::thread::spawn(move || {
         let agent = agent();
@@ -205,12 +211,24 @@ fn swapping_components_and_models_under_load_fails_no_request() {
     let speech = short_speech();
     let mut loaders = Vec::new();
     for _ in 0..3 {
-        loaders.push(("echo", load(&b, "echo", b"ping".to_vec(), "text/plain", stop.clone())));
+        loaders.push((
+            "echo",
+            load(&b, "echo", b"ping".to_vec(), "text/plain", stop.clone()),
+        ));
     }
     for _ in 0..2 {
         let mut url_body = speech.clone();
         url_body.shrink_to_fit();
-        loaders.push(("vad", load(&b, "vad?transcribe=off", url_body, "audio/wav", stop.clone())));
+        loaders.push((
+            "vad",
+            load(
+                &b,
+                "vad?transcribe=off",
+                url_body,
+                "audio/wav",
+                stop.clone(),
+            ),
+        ));
     }
     let started = Instant::now();
 
@@ -228,7 +246,11 @@ fn swapping_components_and_models_under_load_fails_no_request() {
                 let reply = deploy(&b, "echo", bytes, "");
                 assert_eq!(reply.status, 200, "swap {i}: {:?}", reply.json());
                 assert_eq!(reply.json()["sha256"], sha.as_str());
-                changes.push(Change { sent, done: Instant::now(), version: sha });
+                changes.push(Change {
+                    sent,
+                    done: Instant::now(),
+                    version: sha,
+                });
                 std::thread::sleep(Duration::from_millis(60));
             }
             changes
@@ -281,7 +303,11 @@ fn swapping_components_and_models_under_load_fails_no_request() {
             );
             *counts.entry(pipeline).or_insert(0u64) += 1;
             if pipeline == "echo" {
-                assert!(a.component == a_sha || a.component == b_sha, "{}", a.component);
+                assert!(
+                    a.component == a_sha || a.component == b_sha,
+                    "{}",
+                    a.component
+                );
                 let ok = possible(&a_sha, &component_changes, seen.sent, seen.received);
                 assert!(
                     ok.contains(&a.component.as_str()),
@@ -312,7 +338,11 @@ fn a_canary_takes_its_share_and_promote_and_rollback_end_it() {
     let scratch = Scratch::new("deploy-canary");
     let a = std::fs::read(component("test_pipeline")).expect("test pipeline");
     let bb = component_variant(&a, "canary");
-    write_config(&scratch.0, 8 << 20, &echo_pipeline("echo", &component("test_pipeline"), ""));
+    write_config(
+        &scratch.0,
+        8 << 20,
+        &echo_pipeline("echo", &component("test_pipeline"), ""),
+    );
     let b = EdgeBox::start(&scratch.0, &[]);
     let (a_sha, b_sha) = (sha256(&a), sha256(&bb));
 
@@ -331,7 +361,10 @@ fn a_canary_takes_its_share_and_promote_and_rollback_end_it() {
         }
     }
     // Binomial(2000, 0.2): mean 400, sd 17.9; five sd either side.
-    assert!((310..=490).contains(&canary), "canary took {canary} of 2000");
+    assert!(
+        (310..=490).contains(&canary),
+        "canary took {canary} of 2000"
+    );
     let status = admin(&b, "GET", "/admin/pipelines/echo", None).json();
     assert_eq!(status["versions"][1]["role"], "canary");
     assert_eq!(status["versions"][1]["requests"], canary);
@@ -357,8 +390,10 @@ fn a_canary_failing_every_request_is_rolled_back_by_itself() {
     let scratch = Scratch::new("deploy-auto-rollback");
     // The stable version echoes anything; the canary (voice-gate) passes the smoke
     // request (speech) but refuses the traffic (text): a regression smoke tests missed.
-    let pipeline = vad_pipeline("guarded", &component("test_pipeline"), "")
-        .replace("memory_mib = 128\n", "memory_mib = 128\nauto_rollback = { margin = 0.05, min_requests = 30 }\n");
+    let pipeline = vad_pipeline("guarded", &component("test_pipeline"), "").replace(
+        "memory_mib = 128\n",
+        "memory_mib = 128\nauto_rollback = { margin = 0.05, min_requests = 30 }\n",
+    );
     write_config(&scratch.0, 8 << 20, &pipeline);
     let b = EdgeBox::start(&scratch.0, &[]);
     let stable = sha256(&std::fs::read(component("test_pipeline")).expect("read"));
@@ -382,7 +417,11 @@ fn a_canary_failing_every_request_is_rolled_back_by_itself() {
     // Judged after each of its requests: dropped at exactly its 30th.
     assert_eq!(canary_failures, 30);
     let status = admin(&b, "GET", "/admin/pipelines/guarded", None).json();
-    assert_eq!(status["versions"].as_array().map(Vec::len), Some(1), "{status}");
+    assert_eq!(
+        status["versions"].as_array().map(Vec::len),
+        Some(1),
+        "{status}"
+    );
     assert_eq!(status["versions"][0]["sha256"], stable.as_str());
     let metrics = send(&agent, "GET", &format!("{}/metrics", b.base), None, None);
     let text = String::from_utf8_lossy(&metrics.body);
@@ -404,12 +443,42 @@ fn refused_deploys_say_why_and_change_nothing() {
     let test_pipeline = std::fs::read(component("test_pipeline")).expect("read");
 
     let cases: Vec<(&str, Vec<u8>, &str, u16, &str)> = vec![
-        ("echo", b"hello, not wasm".to_vec(), "not_wasm", 422, "not a WebAssembly binary"),
-        ("echo", wat::parse_str("(module)").expect("wat"), "core_module", 422, "core WebAssembly module"),
-        ("echo", wat::parse_str("(component)").expect("wat"), "wrong_world", 422, "exports no function `handle`"),
+        (
+            "echo",
+            b"hello, not wasm".to_vec(),
+            "not_wasm",
+            422,
+            "not a WebAssembly binary",
+        ),
+        (
+            "echo",
+            wat::parse_str("(module)").expect("wat"),
+            "core_module",
+            422,
+            "core WebAssembly module",
+        ),
+        (
+            "echo",
+            wat::parse_str("(component)").expect("wat"),
+            "wrong_world",
+            422,
+            "exports no function `handle`",
+        ),
         // test-pipeline traps on the smoke request's `mode=trap`; voice-gate ignores it.
-        ("careful", test_pipeline.clone(), "smoke_failed", 422, "deliberate trap"),
-        ("nope", test_pipeline.clone(), "pipeline_not_found", 404, "unknown pipeline \"nope\""),
+        (
+            "careful",
+            test_pipeline.clone(),
+            "smoke_failed",
+            422,
+            "deliberate trap",
+        ),
+        (
+            "nope",
+            test_pipeline.clone(),
+            "pipeline_not_found",
+            404,
+            "unknown pipeline \"nope\"",
+        ),
     ];
     for (pipeline, bytes, code, status, words) in cases {
         let reply = deploy(&b, pipeline, &bytes, "");
@@ -429,22 +498,52 @@ fn refused_deploys_say_why_and_change_nothing() {
 
     // A model whose inputs are not the configured ones.
     let minilm = std::fs::read(root().join("models/minilm-l6-v2.onnx")).expect("minilm");
-    let reply = admin(&b, "PUT", "/admin/models/silero-vad?version=x", Some(("application/octet-stream", &minilm)));
+    let reply = admin(
+        &b,
+        "PUT",
+        "/admin/models/silero-vad?version=x",
+        Some(("application/octet-stream", &minilm)),
+    );
     let body = reply.json();
     assert_eq!(reply.status, 422, "{body}");
     let message = body["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("the model's inputs are [\"input_ids\", \"attention_mask\"]"), "{message}");
+    assert!(
+        message.contains("the model's inputs are [\"input_ids\", \"attention_mask\"]"),
+        "{message}"
+    );
     let vad = std::fs::read(vad_path()).expect("vad");
-    let reply = admin(&b, "PUT", "/admin/models/silero-vad", Some(("application/octet-stream", &vad)));
-    assert_eq!(reply.status, 400, "a model needs a version: {:?}", reply.json());
+    let reply = admin(
+        &b,
+        "PUT",
+        "/admin/models/silero-vad",
+        Some(("application/octet-stream", &vad)),
+    );
+    assert_eq!(
+        reply.status,
+        400,
+        "a model needs a version: {:?}",
+        reply.json()
+    );
 
     // Tokens: missing and wrong are both 401 and say which.
     let url = format!("{}/admin/pipelines/echo/component", b.admin);
     let agent = agent();
-    let missing = send(&agent, "PUT", &url, None, Some(("application/wasm", &test_pipeline)));
+    let missing = send(
+        &agent,
+        "PUT",
+        &url,
+        None,
+        Some(("application/wasm", &test_pipeline)),
+    );
     assert_eq!(missing.status, 401);
     assert!(String::from_utf8_lossy(&missing.body).contains("missing bearer token"));
-    let wrong = send(&agent, "PUT", &url, Some("not-the-token-at-all"), Some(("application/wasm", &test_pipeline)));
+    let wrong = send(
+        &agent,
+        "PUT",
+        &url,
+        Some("not-the-token-at-all"),
+        Some(("application/wasm", &test_pipeline)),
+    );
     assert_eq!(wrong.status, 401);
     assert!(String::from_utf8_lossy(&wrong.body).contains("wrong bearer token"));
 
@@ -501,34 +600,68 @@ fn a_restarted_box_serves_what_was_deployed_from_the_cache() {
 
     // Deploy with the CLI, as an operator would.
     let out = std::process::Command::new(hybrid_bin())
-        .args(["deploy", "echo", file.to_str().expect("utf8"), "--admin", &b.admin])
+        .args([
+            "deploy",
+            "echo",
+            file.to_str().expect("utf8"),
+            "--admin",
+            &b.admin,
+        ])
         .env("HYBRID_ADMIN_TOKEN", ADMIN_TOKEN)
         .output()
         .expect("hybrid deploy runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains(&format!("deployed {}", sha256(&variant))), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("deployed {}", sha256(&variant))),
+        "{stdout}"
+    );
     let vad_b = onnx_variant(&std::fs::read(vad_path()).expect("vad"), "restart");
-    let reply = admin(&b, "PUT", "/admin/models/silero-vad?version=6.2.3-r", Some(("application/octet-stream", &vad_b)));
+    let reply = admin(
+        &b,
+        "PUT",
+        "/admin/models/silero-vad?version=6.2.3-r",
+        Some(("application/octet-stream", &vad_b)),
+    );
     assert_eq!(reply.status, 200, "{:?}", reply.json());
     b.kill();
 
     let b = EdgeBox::start(&scratch.0, &[]);
     let agent = agent();
     assert_eq!(ping(&agent, &b, "echo").component, sha256(&variant));
-    let speech = send(&agent, "POST", &format!("{}/v1/pipelines/vad?transcribe=off", b.base), None, Some(("audio/wav", &short_speech())));
+    let speech = send(
+        &agent,
+        "POST",
+        &format!("{}/v1/pipelines/vad?transcribe=off", b.base),
+        None,
+        Some(("audio/wav", &short_speech())),
+    );
     assert_eq!(speech.status, 200);
     assert_eq!(speech.model, "silero-vad@6.2.3-r");
     let status = admin(&b, "GET", "/admin/status", None).json();
-    let echo = &status["pipelines"].as_array().expect("pipelines").iter().find(|p| p["name"] == "echo").expect("echo")["versions"][0];
+    let echo = &status["pipelines"]
+        .as_array()
+        .expect("pipelines")
+        .iter()
+        .find(|p| p["name"] == "echo")
+        .expect("echo")["versions"][0];
     assert_eq!(echo["source"]["kind"], "upload", "{status}");
-    assert_eq!(echo["code"], "disk-cache", "restored without compiling: {status}");
+    assert_eq!(
+        echo["code"], "disk-cache",
+        "restored without compiling: {status}"
+    );
     assert_eq!(status["models"][0]["source"]["kind"], "upload", "{status}");
 
     // `hybrid status` and `hybrid rollback`, and their exit codes.
     let cli = |args: &[&str], token: Option<&str>| {
         let mut c = std::process::Command::new(hybrid_bin());
-        c.args(args).args(["--admin", &b.admin]).env_remove("HYBRID_ADMIN_TOKEN");
+        c.args(args)
+            .args(["--admin", &b.admin])
+            .env_remove("HYBRID_ADMIN_TOKEN");
         if let Some(t) = token {
             c.env("HYBRID_ADMIN_TOKEN", t);
         }
@@ -538,13 +671,31 @@ fn a_restarted_box_serves_what_was_deployed_from_the_cache() {
     assert!(shown.status.success());
     assert!(String::from_utf8_lossy(&shown.stdout).contains("uploaded"));
     assert_eq!(cli(&["status"], None).status.code(), Some(3), "no token");
-    assert_eq!(cli(&["promote", "echo"], Some(ADMIN_TOKEN)).status.code(), Some(1), "no canary");
+    assert_eq!(
+        cli(&["promote", "echo"], Some(ADMIN_TOKEN)).status.code(),
+        Some(1),
+        "no canary"
+    );
     let back = cli(&["rollback", "echo"], Some(ADMIN_TOKEN));
-    assert!(back.status.success(), "{}", String::from_utf8_lossy(&back.stderr));
+    assert!(
+        back.status.success(),
+        "{}",
+        String::from_utf8_lossy(&back.stderr)
+    );
     assert_eq!(ping(&agent, &b, "echo").component, sha256(&a));
     let model_back = cli(&["rollback", "--model", "silero-vad"], Some(ADMIN_TOKEN));
-    assert!(model_back.status.success(), "{}", String::from_utf8_lossy(&model_back.stderr));
-    let speech = send(&agent, "POST", &format!("{}/v1/pipelines/vad?transcribe=off", b.base), None, Some(("audio/wav", &short_speech())));
+    assert!(
+        model_back.status.success(),
+        "{}",
+        String::from_utf8_lossy(&model_back.stderr)
+    );
+    let speech = send(
+        &agent,
+        "POST",
+        &format!("{}/v1/pipelines/vad?transcribe=off", b.base),
+        None,
+        Some(("audio/wav", &short_speech())),
+    );
     assert_eq!(speech.model, "silero-vad@6.2.3");
 }
 
@@ -567,7 +718,10 @@ fn watch_mode_deploys_a_changed_file_and_ignores_a_broken_one() {
     std::fs::rename(&tmp, &watched).expect("rename");
     let deadline = Instant::now() + Duration::from_secs(20);
     while stable_of(&b, "echo") != sha256(&variant) {
-        assert!(Instant::now() < deadline, "the changed file was not deployed");
+        assert!(
+            Instant::now() < deadline,
+            "the changed file was not deployed"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(ping(&agent, &b, "echo").component, sha256(&variant));
@@ -576,7 +730,10 @@ fn watch_mode_deploys_a_changed_file_and_ignores_a_broken_one() {
     std::fs::write(&watched, b"half a component").expect("write");
     let log = scratch.0.join("hybrid.log");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&log).unwrap_or_default().contains("changed component refused") {
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("changed component refused")
+    {
         assert!(Instant::now() < deadline, "the broken file was not noticed");
         std::thread::sleep(Duration::from_millis(50));
     }

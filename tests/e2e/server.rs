@@ -458,18 +458,26 @@ fn health_readiness_and_metrics() {
     let (status, body) = get(&s, "/metrics");
     assert_eq!(status, 200);
     let text = String::from_utf8(body).expect("utf8");
+    let voice = short_sha("voice_gate");
+    let chat = short_sha("chat_router");
+    let full =
+        hybrid_tests::edge_box::sha256(&std::fs::read(component("voice_gate")).expect("read"));
     for expected in [
-        "hybrid_requests_total{pipeline=\"voice-gate\",route=\"local+remote:transcribe\",outcome=\"ok\"} 1",
-        "hybrid_requests_total{pipeline=\"chat\",route=\"remote:chat\",outcome=\"ok\"} 1",
+        format!("hybrid_requests_total{{pipeline=\"voice-gate\",component=\"{voice}\",route=\"local+remote:transcribe\",outcome=\"ok\"}} 1"),
+        format!("hybrid_requests_total{{pipeline=\"chat\",component=\"{chat}\",route=\"remote:chat\",outcome=\"ok\"}} 1"),
+        format!("hybrid_component_traffic_percent{{pipeline=\"voice-gate\",component=\"{voice}\",sha256=\"{full}\",role=\"stable\"}} 100"),
+    ]
+    .iter()
+    .map(String::as_str)
+    .chain([
         "hybrid_local_model_duration_seconds_count{model=\"silero-vad\"}",
         "hybrid_remote_attempts_total{endpoint=\"chat\"} 1",
         "hybrid_cost_usd_total{pipeline=\"chat\",endpoint=\"chat\"}",
         "hybrid_egress_bytes_total{pipeline=\"voice-gate\",endpoint=\"transcribe\"}",
         "hybrid_circuit_state{endpoint=\"chat\"} 0",
         "hybrid_model_info{model=\"silero-vad\",version=\"6.2.3\"",
-        "hybrid_component_info{pipeline=\"voice-gate\",sha256=\"",
         "hybrid_in_flight 0",
-    ] {
+    ]) {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
 }
@@ -600,10 +608,17 @@ fn failed_serverless_calls_are_counted_even_when_the_request_fails() {
         text.contains("hybrid_remote_attempts_total{endpoint=\"chat\"} 1"),
         "{text}"
     );
+    let chat = short_sha("chat_router");
     assert!(
-        text.contains(
-            "hybrid_requests_total{pipeline=\"chat\",route=\"none\",outcome=\"upstream\"} 1"
-        ),
+        text.contains(&format!(
+            "hybrid_requests_total{{pipeline=\"chat\",component=\"{chat}\",route=\"none\",outcome=\"upstream\"}} 1"
+        )),
         "{text}"
     );
+}
+
+/// The first 12 hex digits of a built component's sha256, as metric labels show it.
+fn short_sha(name: &str) -> String {
+    let bytes = std::fs::read(component(name)).expect("read component");
+    hybrid_tests::edge_box::sha256(&bytes)[..12].to_owned()
 }

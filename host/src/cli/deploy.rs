@@ -40,7 +40,7 @@ impl DeployArgs {
             Ok(reply) => reply,
             Err(code) => return Ok(code),
         };
-        Ok(self.admin.finish(&reply, |r| deployed(r)))
+        Ok(self.admin.finish(&reply, deployed))
     }
 }
 

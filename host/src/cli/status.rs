@@ -38,7 +38,11 @@ fn source(s: &Value) -> String {
 
 fn summary(status: &Value) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "state directory: {}", status["state_dir"].as_str().unwrap_or("?"));
+    let _ = writeln!(
+        out,
+        "state directory: {}",
+        status["state_dir"].as_str().unwrap_or("?")
+    );
     let _ = writeln!(out, "pipelines:");
     for p in status["pipelines"].as_array().into_iter().flatten() {
         let _ = writeln!(out, "  {}", p["name"].as_str().unwrap_or("?"));

@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use serde_json::{Value, json};
 use crate::local::sha256_bytes;
+use serde_json::{Value, json};
 
 use crate::config::{Config, ModelConfig, PipelineConfig};
 use crate::local::{LocalModel, ModelRegistry};
@@ -154,9 +154,9 @@ impl Deployer {
                 error,
             })?;
         }
-        let report =
-            self.runtime
-                .deploy(pipeline, bytes, source, SystemTime::now(), rollout)?;
+        let report = self
+            .runtime
+            .deploy(pipeline, bytes, source, SystemTime::now(), rollout)?;
         if let Err(e) = self.save_pipeline(&mut record, pipeline) {
             // Undo: the box must serve what the record says.
             let _ = self.runtime.rollback(pipeline);
@@ -324,7 +324,10 @@ impl Deployer {
         let pipeline = self.runtime.pipeline(name).ok()?;
         let live = pipeline.live();
         let canary_share = live.canary.as_ref().map_or(0, |c| c.percent);
-        let version = |v: &crate::runtime::ComponentVersion, role: &str, share: u8, since: Option<SystemTime>| {
+        let version = |v: &crate::runtime::ComponentVersion,
+                       role: &str,
+                       share: u8,
+                       since: Option<SystemTime>| {
             let stats = v.stats.snapshot();
             json!({
                 "role": role,
@@ -397,7 +400,11 @@ impl Deployer {
             .collect()
     }
 
-    fn restore_pipeline(&self, config: &PipelineConfig, saved: &PipelineRecord) -> anyhow::Result<()> {
+    fn restore_pipeline(
+        &self,
+        config: &PipelineConfig,
+        saved: &PipelineRecord,
+    ) -> anyhow::Result<()> {
         let name = &config.name;
         let bytes = |v: &VersionRecord| self.version_bytes(v);
         let Some(stable) = bytes(&saved.stable) else {
@@ -411,22 +418,36 @@ impl Deployer {
         let previous = saved.previous.as_ref().and_then(|p| Some((p, bytes(p)?)));
         let mut added = false;
         if let Some((p, b)) = previous {
-            match self.runtime.add_pipeline(config, &b, p.source.clone(), at(p)) {
+            match self
+                .runtime
+                .add_pipeline(config, &b, p.source.clone(), at(p))
+            {
                 Ok(_) => added = true,
-                Err(e) => tracing::warn!(pipeline = %name, error = %e, "previous version not restored"),
+                Err(e) => {
+                    tracing::warn!(pipeline = %name, error = %e, "previous version not restored")
+                }
             }
         }
         let restored = if added {
-            self.runtime
-                .deploy(name, &stable, saved.stable.source.clone(), at(&saved.stable), Rollout::Replace)
+            self.runtime.deploy(
+                name,
+                &stable,
+                saved.stable.source.clone(),
+                at(&saved.stable),
+                Rollout::Replace,
+            )
         } else {
-            self.runtime
-                .add_pipeline(config, &stable, saved.stable.source.clone(), at(&saved.stable))
+            self.runtime.add_pipeline(
+                config,
+                &stable,
+                saved.stable.source.clone(),
+                at(&saved.stable),
+            )
         };
         let report = restored.map_err(|error| RuntimeError::Component {
             pipeline: name.clone(),
             path: self.component_path(&saved.stable.sha256),
-            error,
+            error: Box::new(error),
         })?;
         tracing::info!(
             pipeline = %name,
@@ -517,7 +538,11 @@ impl Deployer {
             })
     }
 
-    fn model_version_config(&self, configured: &ModelConfig, v: &ModelVersionRecord) -> ModelConfig {
+    fn model_version_config(
+        &self,
+        configured: &ModelConfig,
+        v: &ModelVersionRecord,
+    ) -> ModelConfig {
         if matches!(v.source, ComponentSource::Config { .. }) && v.sha256 == configured.sha256 {
             return ModelConfig {
                 assets: BTreeMap::new(),

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::local::sha256_bytes;
 use anyhow::Context;
 use notify_debouncer_mini::notify::RecursiveMode;
-use crate::local::sha256_bytes;
 
 use super::Deployer;
 use crate::runtime::{ComponentSource, Rollout};
@@ -94,14 +94,12 @@ fn consider(deployer: &Deployer, path: &Path, what: &Watched, at_start: bool) {
     };
     match what {
         Watched::Component(pipeline) => {
-            let live = deployer
-                .runtime()
-                .pipeline(pipeline)
-                .map(|p| p.live())
-                .ok();
+            let live = deployer.runtime().pipeline(pipeline).map(|p| p.live()).ok();
             let known = live.as_ref().is_some_and(|l| {
                 l.stable.digest() == digest
-                    || l.canary.as_ref().is_some_and(|c| c.version.digest() == digest)
+                    || l.canary
+                        .as_ref()
+                        .is_some_and(|c| c.version.digest() == digest)
             });
             let uploaded = live
                 .as_ref()
@@ -142,7 +140,9 @@ fn consider(deployer: &Deployer, path: &Path, what: &Watched, at_start: bool) {
                 .map_or_else(String::new, |m| m.version.clone());
             let version = format!("{configured}+{}", &digest[..12]);
             match deployer.deploy_model(model, &bytes, &version, source) {
-                Ok(swap) => tracing::info!(model = %model, version = %swap.version, "watch: swapped a changed model"),
+                Ok(swap) => {
+                    tracing::info!(model = %model, version = %swap.version, "watch: swapped a changed model")
+                }
                 Err(e) => tracing::warn!(
                     model = %model,
                     file = %path.display(),

@@ -58,11 +58,11 @@ impl CompiledCache {
             return Ok(hit);
         }
         let started = Instant::now();
-        let (component, origin) = match self.from_disk(engine, &digest) {
+        let (component, origin) = match self.load_from_disk(engine, &digest) {
             Some(component) => (component, CompileOrigin::DiskCache(started.elapsed())),
             None => {
                 let component = component::compile(engine, bytes)?;
-                self.to_disk(&digest, &component);
+                self.save_to_disk(&digest, &component);
                 (component, CompileOrigin::Compiled(started.elapsed()))
             }
         };
@@ -102,7 +102,7 @@ impl CompiledCache {
         ))
     }
 
-    fn from_disk(&self, engine: &Engine, digest: &str) -> Option<Component> {
+    fn load_from_disk(&self, engine: &Engine, digest: &str) -> Option<Component> {
         let (cwasm, sum) = self.paths(digest)?;
         let bytes = std::fs::read(&cwasm).ok()?;
         let expected = std::fs::read_to_string(&sum).ok()?;
@@ -119,7 +119,7 @@ impl CompiledCache {
         }
     }
 
-    fn to_disk(&self, digest: &str, component: &Component) {
+    fn save_to_disk(&self, digest: &str, component: &Component) {
         let Some((cwasm, sum)) = self.paths(digest) else {
             return;
         };

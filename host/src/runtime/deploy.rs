@@ -94,9 +94,7 @@ pub enum DeployError {
         error: std::io::Error,
     },
     /// A smoke request did not get its expected status.
-    #[error(
-        "smoke request {index} ({path}) answered {got} instead of {expected}: {message}"
-    )]
+    #[error("smoke request {index} ({path}) answered {got} instead of {expected}: {message}")]
     Smoke {
         /// 1-based position in the pipeline's `smoke` list.
         index: usize,
@@ -198,7 +196,14 @@ impl Runtime {
         let started = Instant::now();
         let version = self.version(bytes, source, deployed_at)?;
         let (smoke_requests, smoke) = self.smoke(config, &version)?;
-        let report = report(config, &version, smoke_requests, smoke, started, Rollout::Replace);
+        let report = report(
+            config,
+            &version,
+            smoke_requests,
+            smoke,
+            started,
+            Rollout::Replace,
+        );
         let pipeline = Arc::new(Pipeline::new(config.clone(), Live::only(version)));
         self.pipelines
             .write()
@@ -387,10 +392,11 @@ impl Runtime {
     }
 
     fn deploy_target(&self, name: &str) -> Result<Arc<Pipeline>, DeployError> {
-        self.pipeline(name).map_err(|_| DeployError::UnknownPipeline {
-            name: name.to_owned(),
-            known: self.pipeline_names(),
-        })
+        self.pipeline(name)
+            .map_err(|_| DeployError::UnknownPipeline {
+                name: name.to_owned(),
+                known: self.pipeline_names(),
+            })
     }
 
     fn version(
@@ -420,7 +426,12 @@ impl Runtime {
         let generation = self.models().generation();
         let key = (config.name.clone(), version.digest().to_owned(), generation);
         let passed = |history: &ModelHistory| history.smoke_passed.contains(&key);
-        if passed(&self.models_changing.lock().unwrap_or_else(|p| p.into_inner())) {
+        if passed(
+            &self
+                .models_changing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        ) {
             return Ok((0, Duration::ZERO));
         }
         let started = Instant::now();

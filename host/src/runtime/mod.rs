@@ -100,7 +100,7 @@ pub enum RuntimeError {
         /// The component file.
         path: PathBuf,
         /// What is wrong with it.
-        error: DeployError,
+        error: Box<DeployError>,
     },
 }
 
@@ -237,7 +237,7 @@ impl Runtime {
             .map_err(|error| RuntimeError::Component {
                 pipeline: config.name.clone(),
                 path: config.component.clone(),
-                error,
+                error: Box::new(error),
             })
     }
 

@@ -374,8 +374,20 @@ mod tests {
     #[test]
     fn encodes_counters_histograms_and_gauges() {
         let m = Metrics::new();
-        m.request("voice-gate", "0123456789ab", "local", "ok", Duration::from_millis(3));
-        m.request("voice-gate", "0123456789ab", "local", "ok", Duration::from_millis(30));
+        m.request(
+            "voice-gate",
+            "0123456789ab",
+            "local",
+            "ok",
+            Duration::from_millis(3),
+        );
+        m.request(
+            "voice-gate",
+            "0123456789ab",
+            "local",
+            "ok",
+            Duration::from_millis(30),
+        );
         m.remote_call(
             "voice-gate",
             &RemoteCallSample {

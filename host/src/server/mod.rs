@@ -120,10 +120,7 @@ impl AppState {
                 self.metrics
                     .request(name, &component, "none", outcome, started.elapsed());
                 tracing::warn!(request_id = %request.id, pipeline = name, component = %component, status = error.status(), error = %error, "not served");
-                Err(Refusal::Pipeline(
-                    error,
-                    served.component.map(|c| c.digest),
-                ))
+                Err(Refusal::Pipeline(error, served.component.map(|c| c.digest)))
             }
         }
     }
@@ -183,7 +180,14 @@ pub fn admin_router(
                 let guard = guard.clone();
                 async move {
                     match admin::authorize(&guard, request.headers()) {
-                        Some(refusal) => refusal,
+                        Some(refusal) => {
+                            // Read (and drop) what the client is sending, up to the upload
+                            // limit, so it can read the 401 instead of a reset connection.
+                            let _ =
+                                axum::body::to_bytes(request.into_body(), guard.max_upload_bytes)
+                                    .await;
+                            refusal
+                        }
                         None => next.run(request).await,
                     }
                 }

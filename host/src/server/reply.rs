@@ -134,10 +134,7 @@ impl IntoResponse for ApiError {
         {
             headers.insert("x-request-id", id);
         }
-        if let Some(v) = self
-            .component
-            .and_then(|c| HeaderValue::from_str(&c).ok())
-        {
+        if let Some(v) = self.component.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert("x-hybrid-component", v);
         }
         response

@@ -61,7 +61,9 @@ pub fn authorize(state: &AdminState, headers: &HeaderMap) -> Option<Response> {
         .and_then(|v| v.strip_prefix("Bearer "));
     let refusal = match given {
         None => "missing bearer token: send `Authorization: Bearer <token>`",
-        Some(token) if constant_time_eq::constant_time_eq(token.as_bytes(), state.token.as_bytes()) => {
+        Some(token)
+            if constant_time_eq::constant_time_eq(token.as_bytes(), state.token.as_bytes()) =>
+        {
             return None;
         }
         Some(_) => "wrong bearer token",
