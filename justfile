@@ -8,6 +8,7 @@ run: setup guests
     #!/usr/bin/env bash
     set -euo pipefail
     cargo build -q -p hybrid -p hybrid-sim
+    target=${CARGO_TARGET_DIR:-target}
     pids=()
     trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
     wait_for() { for _ in $(seq 1 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; cat "$1" >&2; return 1; }
@@ -15,9 +16,9 @@ run: setup guests
         echo "serverless: DigitalOcean Serverless Inference (https://inference.do-ai.run/v1)"
     else
         export HYBRID_SIM_KEY="sim-$(od -An -tx8 -N8 /dev/urandom | tr -d ' ')"
-        target/debug/hybrid-sim --listen 127.0.0.1:8089 --latency-ms 40 > target/hybrid-sim.out 2> target/hybrid-sim.log &
+        "$target/debug/hybrid-sim" --listen 127.0.0.1:8089 --latency-ms 40 > "$target/hybrid-sim.out" 2> "$target/hybrid-sim.log" &
         pids+=($!)
-        wait_for target/hybrid-sim.out "listening on"
+        wait_for "$target/hybrid-sim.out" "listening on"
         export HYBRID_REMOTE_URL=http://127.0.0.1:8089/v1 HYBRID_REMOTE_KEY_ENV=HYBRID_SIM_KEY
         echo "serverless: hybrid-sim on $HYBRID_REMOTE_URL (set DIGITALOCEAN_MODEL_ACCESS_KEY to use DigitalOcean)"
     fi
@@ -25,12 +26,12 @@ run: setup guests
     if [[ -z "${HYBRID_ADMIN_TOKEN:-}" ]]; then
         export HYBRID_ADMIN_TOKEN="admin-$(od -An -tx8 -N16 /dev/urandom | tr -d ' \n')"
     fi
-    (umask 077; printf '%s' "$HYBRID_ADMIN_TOKEN" > target/hybrid-admin-token)
-    HYBRID_LOG=${HYBRID_LOG:-info} target/debug/hybrid serve > target/hybrid-serve.out 2> target/hybrid-serve.log &
+    (umask 077; printf '%s' "$HYBRID_ADMIN_TOKEN" > "$target/hybrid-admin-token")
+    HYBRID_LOG=${HYBRID_LOG:-info} "$target/debug/hybrid" serve > "$target/hybrid-serve.out" 2> "$target/hybrid-serve.log" &
     pids+=($!)
-    wait_for target/hybrid-serve.out "serving on"
+    wait_for "$target/hybrid-serve.out" "serving on"
     url=http://127.0.0.1:8080
-    echo "hybrid is serving on $url (logs: target/hybrid-serve.log)"
+    echo "hybrid is serving on $url (logs: $target/hybrid-serve.log)"
     echo
     echo "voice-gate on the demo clip:"
     curl -s -H 'content-type: audio/wav' --data-binary @samples/generated/demo.wav "$url/v1/pipelines/voice-gate" \
@@ -43,10 +44,10 @@ run: setup guests
     echo "  curl -s $url/metrics"
     echo
     echo "Deploy while it serves (admin API on http://127.0.0.1:8081):"
-    echo "  export HYBRID_ADMIN_TOKEN=\$(cat target/hybrid-admin-token)"
-    echo "  target/debug/hybrid status"
-    echo "  target/debug/hybrid deploy voice-gate target/wasm32-wasip2/release/voice_gate.wasm --canary 20"
-    echo "  target/debug/hybrid rollback voice-gate"
+    echo "  export HYBRID_ADMIN_TOKEN=\$(cat $target/hybrid-admin-token)"
+    echo "  $target/debug/hybrid status"
+    echo "  $target/debug/hybrid deploy voice-gate $target/wasm32-wasip2/release/voice_gate.wasm --canary 20"
+    echo "  $target/debug/hybrid rollback voice-gate"
     echo
     echo "Ctrl-C stops."
     wait "${pids[-1]}"
@@ -70,13 +71,36 @@ lint:
     cd guest && cargo fmt --all -- --check
     cd guest && cargo clippy --target wasm32-wasip2 -- -D warnings
 
+# Install the Debian packages and the wasm target a fresh machine lacks (a line each).
+deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    # The tool each Debian package provides: espeak-ng and sox make the test audio;
+    # promtool (package prometheus) checks /metrics in the tests; wrk drives `just bench`.
+    missing=()
+    for pair in espeak-ng:espeak-ng sox:sox promtool:prometheus wrk:wrk; do
+        command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+    done
+    if ((${#missing[@]})); then
+        echo "deps: installing Debian packages: ${missing[*]}"
+        sudo=""
+        [[ $(id -u) -ne 0 ]] && sudo="sudo"
+        $sudo apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    # rust-toolchain.toml names the target, but not every rustup adds it by itself.
+    if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+        echo "deps: adding the Rust target wasm32-wasip2"
+        rustup target add wasm32-wasip2 >/dev/null 2>&1
+    fi
+
 # Fetch and verify the models, and make the sample audio.
-setup:
+setup: deps
     models/fetch
     models/build-minilm
     samples/make
 
-# Build the guest components (wasm32-wasip2, release) into target/wasm32-wasip2/release.
+# Build the guest components into ${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release.
 guests:
     cd guest && cargo build -q --release
 

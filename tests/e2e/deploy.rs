@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hybrid_tests::edge_box::{
-    ADMIN_TOKEN, Answer, EdgeBox, Scratch, agent, component_variant, onnx_variant, send, sha256,
+    ADMIN_TOKEN, Answer, EdgeBox, Scratch, agent, component_variant, declared_only, onnx_variant,
+    send, sha256,
 };
 use hybrid_tests::{component, hybrid_bin, root, sample, wav_16k_mono, wav_samples};
 
@@ -129,6 +130,17 @@ fn ping(agent: &ureq::Agent, b: &EdgeBox, pipeline: &str) -> Answer {
         &format!("{}/v1/pipelines/{pipeline}", b.base),
         None,
         Some(("text/plain", b"ping")),
+    )
+}
+
+/// One second of speech to a voice-gate pipeline, kept on the box.
+fn speak(agent: &ureq::Agent, b: &EdgeBox, pipeline: &str) -> Answer {
+    send(
+        agent,
+        "POST",
+        &format!("{}/v1/pipelines/{pipeline}?transcribe=off", b.base),
+        None,
+        Some(("audio/wav", &short_speech())),
     )
 }
 
@@ -492,7 +504,13 @@ fn refused_deploys_say_why_and_change_nothing() {
     assert_eq!(canary.status, 400, "{:?}", canary.json());
 
     // Over the upload limit: 413 from the declared length, before the body is read.
-    let (status, answer) = declared_only(&b, "/admin/pipelines/echo/component", 200 << 20);
+    let auth = format!("authorization: Bearer {ADMIN_TOKEN}");
+    let (status, answer) = declared_only(
+        &b.admin,
+        "PUT /admin/pipelines/echo/component",
+        &[&auth],
+        200 << 20,
+    );
     assert_eq!(status, 413, "{answer}");
     assert!(answer.contains("exceeds this server's limit"), "{answer}");
 
@@ -551,39 +569,9 @@ fn refused_deploys_say_why_and_change_nothing() {
     assert_eq!(stable_of(&b, "echo"), echo);
     assert_eq!(stable_of(&b, "careful"), careful);
     assert_eq!(ping(&agent, &b, "echo").status, 200);
-    let speech = send(
-        &agent,
-        "POST",
-        &format!("{}/v1/pipelines/careful?transcribe=off", b.base),
-        None,
-        Some(("audio/wav", &short_speech())),
-    );
+    let speech = speak(&agent, &b, "careful");
     assert_eq!(speech.status, 200);
     assert_eq!(speech.model, "silero-vad@6.2.3");
-}
-
-/// Sends only a request head declaring `length` body bytes, with the token, and reads
-/// the answer.
-fn declared_only(b: &EdgeBox, path: &str, length: usize) -> (u16, String) {
-    use std::io::{Read, Write};
-    let addr = b.admin.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        stream,
-        "PUT {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {ADMIN_TOKEN}\r\ncontent-length: {length}\r\nconnection: close\r\n\r\n"
-    )
-    .expect("write head");
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, answer)
 }
 
 #[test]
@@ -633,13 +621,7 @@ fn a_restarted_box_serves_what_was_deployed_from_the_cache() {
     let b = EdgeBox::start(&scratch.0, &[]);
     let agent = agent();
     assert_eq!(ping(&agent, &b, "echo").component, sha256(&variant));
-    let speech = send(
-        &agent,
-        "POST",
-        &format!("{}/v1/pipelines/vad?transcribe=off", b.base),
-        None,
-        Some(("audio/wav", &short_speech())),
-    );
+    let speech = speak(&agent, &b, "vad");
     assert_eq!(speech.status, 200);
     assert_eq!(speech.model, "silero-vad@6.2.3-r");
     let status = admin(&b, "GET", "/admin/status", None).json();
@@ -689,13 +671,7 @@ fn a_restarted_box_serves_what_was_deployed_from_the_cache() {
         "{}",
         String::from_utf8_lossy(&model_back.stderr)
     );
-    let speech = send(
-        &agent,
-        "POST",
-        &format!("{}/v1/pipelines/vad?transcribe=off", b.base),
-        None,
-        Some(("audio/wav", &short_speech())),
-    );
+    let speech = speak(&agent, &b, "vad");
     assert_eq!(speech.model, "silero-vad@6.2.3");
 }
 

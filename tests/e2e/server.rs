@@ -208,25 +208,12 @@ fn get(s: &Served, path: &str) -> (u16, Vec<u8>) {
 
 /// Sends only a request head declaring `length` body bytes and reads the answer.
 fn declared_only(s: &Served, path: &str, length: usize) -> (u16, String) {
-    use std::io::Write;
-    let addr = s.base.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: audio/wav\r\ncontent-length: {length}\r\nconnection: close\r\n\r\n"
+    hybrid_tests::edge_box::declared_only(
+        &s.base,
+        &format!("POST {path}"),
+        &["content-type: audio/wav"],
+        length,
     )
-    .expect("write head");
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, answer)
 }
 
 fn json(body: &[u8]) -> Value {

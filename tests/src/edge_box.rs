@@ -187,6 +187,35 @@ pub fn send(
     }
 }
 
+/// Sends only a request head (`request` is `METHOD /path`) with `headers`, declaring
+/// `length` body bytes, to `base` (`http://host:port`), and reads the answer: how a server
+/// refuses an oversized body before reading it.
+pub fn declared_only(base: &str, request: &str, headers: &[&str], length: usize) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut head = format!("{request} HTTP/1.1\r\nhost: {addr}\r\n");
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str(&format!(
+        "content-length: {length}\r\nconnection: close\r\n\r\n"
+    ));
+    stream.write_all(head.as_bytes()).expect("write head");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
+}
+
 /// A second version of a component: the same code with a custom section appended
 /// (custom sections may appear anywhere in a component), so its sha256 differs.
 pub fn component_variant(wasm: &[u8], tag: &str) -> Vec<u8> {

@@ -502,4 +502,40 @@ mod tests {
             .expect_err("type");
         assert!(matches!(err, LocalError::TypeMismatch(_)));
     }
+
+    #[test]
+    fn a_replacement_must_keep_every_input_and_output() {
+        let same = LocalModel::new("adder", "2.0", "11", Box::new(Adder::new()));
+        let current = LocalModel::new("adder", "1.0", "00", Box::new(Adder::new()));
+        assert_eq!(same.signature_difference(&current), None);
+        let mut renamed = Adder::new();
+        renamed.outputs[0].name = "total".into();
+        let renamed = LocalModel::new("adder", "2.0", "22", Box::new(renamed));
+        let difference = renamed.signature_difference(&current).expect("differs");
+        assert_eq!(
+            difference,
+            "its outputs are [total: fp32 [?, 2]], the current model's are [sum: fp32 [?, 2]]"
+        );
+    }
+
+    #[test]
+    fn a_registry_copy_with_a_new_model_leaves_the_original_alone() {
+        let before = registry();
+        let after = before.with_model(Arc::new(LocalModel::new(
+            "adder",
+            "2.0",
+            "11",
+            Box::new(Adder::new()),
+        )));
+        assert_eq!(
+            before.get("adder").map(|m| m.info().version.as_str()),
+            Some("1.0")
+        );
+        assert_eq!(
+            after.get("adder").map(|m| m.info().version.as_str()),
+            Some("2.0")
+        );
+        assert_eq!(after.generation(), before.generation() + 1);
+        assert_eq!(after.list().count(), 1);
+    }
 }

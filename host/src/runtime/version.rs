@@ -198,3 +198,29 @@ impl StatsSnapshot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_since_a_snapshot_give_rates_and_means() {
+        let stats = VersionStats::default();
+        stats.record(true, Duration::from_millis(2));
+        let base = stats.snapshot();
+        stats.record(false, Duration::from_millis(4));
+        stats.record(true, Duration::from_millis(6));
+        let window = stats.snapshot().since(base);
+        assert_eq!(window.requests, 2);
+        assert_eq!(window.errors, 1);
+        assert!((window.error_rate() - 0.5).abs() < 1e-9);
+        assert!((window.mean_ms() - 5.0).abs() < 1e-9);
+        assert_eq!(StatsSnapshot::default().error_rate(), 0.0);
+    }
+
+    #[test]
+    fn short_digests_are_twelve_hex_digits() {
+        assert_eq!(short_digest("0123456789abcdef"), "0123456789ab");
+        assert_eq!(short_digest("abc"), "abc");
+    }
+}

@@ -256,7 +256,7 @@ impl Metrics {
             ),
             deploys: CounterFamily::new(
                 "hybrid_deploys_total",
-                "Deploys through the admin API, by target (pipeline or model name), kind and outcome (ok or the refusal's code).",
+                "Deploys and model rollbacks through the admin API, by target (pipeline or model name), kind (component, model, model_rollback) and outcome (ok or the refusal's code).",
             ),
             canary_rollbacks: CounterFamily::new(
                 "hybrid_canary_rollbacks_total",

@@ -139,24 +139,34 @@ pub async fn deploy_component(
     };
     let deployer = state.deployer.clone();
     let pipeline = name.clone();
-    let done = tokio::task::spawn_blocking(move || {
-        deployer.deploy_component(&pipeline, &bytes, ComponentSource::Upload, rollout)
-    })
-    .await;
-    match done {
-        Ok(Ok(report)) => {
-            state.metrics.deploy(&name, "component", "ok");
-            axum::Json(deploy_json(&report)).into_response()
+    let work =
+        move || deployer.deploy_component(&pipeline, &bytes, ComponentSource::Upload, rollout);
+    on_worker(&state, &name, "component", work, deploy_json).await
+}
+
+/// Runs a deploy (or model rollback) on a blocking worker, counts it under `kind`, and
+/// turns it into the reply.
+async fn on_worker<T: Send + 'static>(
+    state: &AdminState,
+    target: &str,
+    kind: &str,
+    work: impl FnOnce() -> Result<T, DeployFailure> + Send + 'static,
+    reply: fn(&T) -> Value,
+) -> Response {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(done)) => {
+            state.metrics.deploy(target, kind, "ok");
+            axum::Json(reply(&done)).into_response()
         }
         Ok(Err(e)) => {
-            tracing::warn!(pipeline = %name, error = %e, "deploy refused");
-            state.metrics.deploy(&name, "component", e.code());
+            tracing::warn!(target, kind, error = %e, "admin request refused");
+            state.metrics.deploy(target, kind, e.code());
             failure(&e)
         }
         Err(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
-            format!("deploy worker failed: {e}"),
+            format!("admin worker failed: {e}"),
         ),
     }
 }
@@ -232,26 +242,8 @@ pub async fn deploy_model(
     };
     let deployer = state.deployer.clone();
     let model = name.clone();
-    let done = tokio::task::spawn_blocking(move || {
-        deployer.deploy_model(&model, &bytes, &version, ComponentSource::Upload)
-    })
-    .await;
-    match done {
-        Ok(Ok(swap)) => {
-            state.metrics.deploy(&name, "model", "ok");
-            axum::Json(swap_json(&swap)).into_response()
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(model = %name, error = %e, "model deploy refused");
-            state.metrics.deploy(&name, "model", e.code());
-            failure(&e)
-        }
-        Err(e) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("deploy worker failed: {e}"),
-        ),
-    }
+    let work = move || deployer.deploy_model(&model, &bytes, &version, ComponentSource::Upload);
+    on_worker(&state, &name, "model", work, swap_json).await
 }
 
 /// `POST /admin/models/{name}/rollback`.
@@ -260,15 +252,9 @@ pub async fn rollback_model(
     Path(name): Path<String>,
 ) -> Response {
     let deployer = state.deployer.clone();
-    match tokio::task::spawn_blocking(move || deployer.rollback_model(&name)).await {
-        Ok(Ok(swap)) => axum::Json(swap_json(&swap)).into_response(),
-        Ok(Err(e)) => failure(&e),
-        Err(e) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("rollback worker failed: {e}"),
-        ),
-    }
+    let model = name.clone();
+    let work = move || deployer.rollback_model(&model);
+    on_worker(&state, &name, "model_rollback", work, swap_json).await
 }
 
 fn swap_json(s: &ModelSwap) -> Value {
