@@ -88,7 +88,9 @@ deps:
         $sudo apt-get update -qq >/dev/null
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
-    # rust-toolchain.toml names the target, but not every rustup adds it by itself.
+    # The pinned toolchain (rust-toolchain.toml) installs on first use; it names the wasm
+    # target, but not every rustup adds it by itself.
+    cargo --version >/dev/null
     if ! rustup target list --installed | grep -qx wasm32-wasip2; then
         echo "deps: adding the Rust target wasm32-wasip2"
         rustup target add wasm32-wasip2 >/dev/null 2>&1

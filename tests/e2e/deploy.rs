@@ -717,3 +717,99 @@ fn watch_mode_deploys_a_changed_file_and_ignores_a_broken_one() {
     let answer = ping(&agent, &b, "echo");
     assert_eq!((answer.status, answer.component), (200, sha256(&variant)));
 }
+
+#[test]
+fn embeddings_report_the_new_model_identity_from_the_first_request_after_a_swap() {
+    let scratch = Scratch::new("deploy-embed");
+    let minilm = hybrid_tests::minilm_model();
+    let pipeline = format!(
+        r#"
+[[model]]
+name = "minilm-l6-v2"
+version = "0.1.0"
+path = "{}"
+sha256 = "{}"
+input = [
+    {{ name = "input_ids", type = "i64", shape = ["B", "S"] }},
+    {{ name = "attention_mask", type = "i64", shape = ["B", "S"] }},
+]
+[model.assets.vocab]
+path = "{}"
+sha256 = "{}"
+
+[[pipeline]]
+name = "embed"
+component = "{}"
+embedding_model = "minilm-l6-v2"
+deadline_ms = 30000
+memory_mib = 256
+"#,
+        minilm.path.display(),
+        minilm.sha256,
+        minilm.assets["vocab"].path.display(),
+        minilm.assets["vocab"].sha256,
+        component("embed").display(),
+    );
+    write_config(&scratch.0, 128 << 20, &pipeline);
+    let b = EdgeBox::start(&scratch.0, &[]);
+    let v2 = onnx_variant(&std::fs::read(&minilm.path).expect("minilm"), "v2");
+    let identities = [
+        ("minilm-l6-v2@0.1.0", minilm.sha256.clone()),
+        ("minilm-l6-v2@0.2.0", sha256(&v2)),
+    ];
+    let embed = |agent: &ureq::Agent| {
+        let body = br#"{"model": "minilm-l6-v2", "input": ["hybrid inference", "at the edge"]}"#;
+        let answer = send(
+            agent,
+            "POST",
+            &format!("{}/v1/pipelines/embed", b.base),
+            None,
+            Some(("application/json", body)),
+        );
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        let sha = answer.json()["body"]["model_sha256"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        (answer.model, sha)
+    };
+
+    // Requests run throughout the swap; each must name one model, in header and body.
+    let stop = AtomicBool::new(false);
+    let seen = std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let agent = agent();
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                seen.push(embed(&agent));
+            }
+            seen
+        });
+        let reply = admin(
+            &b,
+            "PUT",
+            "/admin/models/minilm-l6-v2?version=0.2.0",
+            Some(("application/octet-stream", &v2)),
+        );
+        assert_eq!(reply.status, 200, "{:?}", reply.json());
+        // The first request after the swap answered reports the new identity.
+        assert_eq!(
+            embed(&agent()),
+            (identities[1].0.to_owned(), identities[1].1.clone())
+        );
+        stop.store(true, Ordering::Relaxed);
+        reader.join().expect("reader")
+    });
+    assert!(!seen.is_empty());
+    for (model, sha) in &seen {
+        assert!(
+            identities.iter().any(|(m, s)| m == model && s == sha),
+            "a response mixed model versions: {model} with vectors of {sha}"
+        );
+    }
+}
