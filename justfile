@@ -100,6 +100,7 @@ deps:
 setup: deps
     models/fetch
     models/build-minilm
+    models/train-digits
     samples/make
 
 # Build the guest components into ${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release.
