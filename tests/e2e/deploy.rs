@@ -123,6 +123,18 @@ fn deploy(b: &EdgeBox, pipeline: &str, wasm: &[u8], query: &str) -> Answer {
     )
 }
 
+/// Uploads an ONNX file as a new version of `model` (`version` left out to test that it
+/// is required).
+fn deploy_model(b: &EdgeBox, model: &str, version: Option<&str>, onnx: &[u8]) -> Answer {
+    let query = version.map_or_else(String::new, |v| format!("?version={v}"));
+    admin(
+        b,
+        "PUT",
+        &format!("/admin/models/{model}{query}"),
+        Some(("application/octet-stream", onnx)),
+    )
+}
+
 fn ping(agent: &ureq::Agent, b: &EdgeBox, pipeline: &str) -> Answer {
     send(
         agent,
@@ -276,12 +288,7 @@ fn swapping_components_and_models_under_load_fails_no_request() {
                     (&vad_a, "6.2.3")
                 };
                 let sent = Instant::now();
-                let reply = admin(
-                    &b,
-                    "PUT",
-                    &format!("/admin/models/silero-vad?version={version}"),
-                    Some(("application/octet-stream", bytes)),
-                );
+                let reply = deploy_model(&b, "silero-vad", Some(version), bytes);
                 assert_eq!(reply.status, 200, "model swap {i}: {:?}", reply.json());
                 changes.push(Change {
                     sent,
@@ -516,12 +523,7 @@ fn refused_deploys_say_why_and_change_nothing() {
 
     // A model whose inputs are not the configured ones.
     let minilm = std::fs::read(root().join("models/minilm-l6-v2.onnx")).expect("minilm");
-    let reply = admin(
-        &b,
-        "PUT",
-        "/admin/models/silero-vad?version=x",
-        Some(("application/octet-stream", &minilm)),
-    );
+    let reply = deploy_model(&b, "silero-vad", Some("x"), &minilm);
     let body = reply.json();
     assert_eq!(reply.status, 422, "{body}");
     let message = body["error"]["message"].as_str().unwrap_or_default();
@@ -530,12 +532,7 @@ fn refused_deploys_say_why_and_change_nothing() {
         "{message}"
     );
     let vad = std::fs::read(vad_path()).expect("vad");
-    let reply = admin(
-        &b,
-        "PUT",
-        "/admin/models/silero-vad",
-        Some(("application/octet-stream", &vad)),
-    );
+    let reply = deploy_model(&b, "silero-vad", None, &vad);
     assert_eq!(
         reply.status,
         400,
@@ -609,12 +606,7 @@ fn a_restarted_box_serves_what_was_deployed_from_the_cache() {
         "{stdout}"
     );
     let vad_b = onnx_variant(&std::fs::read(vad_path()).expect("vad"), "restart");
-    let reply = admin(
-        &b,
-        "PUT",
-        "/admin/models/silero-vad?version=6.2.3-r",
-        Some(("application/octet-stream", &vad_b)),
-    );
+    let reply = deploy_model(&b, "silero-vad", Some("6.2.3-r"), &vad_b);
     assert_eq!(reply.status, 200, "{:?}", reply.json());
     b.kill();
 
@@ -790,12 +782,7 @@ memory_mib = 256
             }
             seen
         });
-        let reply = admin(
-            &b,
-            "PUT",
-            "/admin/models/minilm-l6-v2?version=0.2.0",
-            Some(("application/octet-stream", &v2)),
-        );
+        let reply = deploy_model(&b, "minilm-l6-v2", Some("0.2.0"), &v2);
         assert_eq!(reply.status, 200, "{:?}", reply.json());
         // The first request after the swap answered reports the new identity.
         assert_eq!(

@@ -25,8 +25,7 @@ use crate::local::sha256_bytes;
 use serde_json::{Value, json};
 
 use crate::config::{Config, ModelConfig, PipelineConfig};
-use crate::local::{LocalModel, ModelRegistry};
-use crate::remote::Remote;
+use crate::local::LocalModel;
 use crate::runtime::{
     ComponentSource, DeployError, DeployReport, ModelSwap, Rollout, Runtime, RuntimeError,
 };
@@ -90,16 +89,15 @@ impl Deployer {
             .with_context(|| format!("creating the state directory {dir:?}"))?;
         let record = read_record(&dir)?;
 
-        let models = config
-            .models
-            .iter()
-            .map(|m| restored_model(&dir, m, record.models.get(&m.name)))
-            .collect::<Vec<_>>();
-        let registry = Arc::new(ModelRegistry::load(&models).map_err(RuntimeError::from)?);
-        let remote = Arc::new(
-            Remote::from_config(&config.endpoints, &config.budget).map_err(RuntimeError::from)?,
-        );
-        let runtime = Arc::new(Runtime::with_remote(&config.runtime, registry, remote)?);
+        let restored = Config {
+            models: config
+                .models
+                .iter()
+                .map(|m| restored_model(&dir, m, record.models.get(&m.name)))
+                .collect(),
+            ..config.clone()
+        };
+        let runtime = Arc::new(Runtime::without_pipelines(&restored)?);
         runtime
             .cache_compiled_in(&dir.join("compiled"))
             .with_context(|| format!("creating the compiled cache in {dir:?}"))?;
@@ -306,17 +304,20 @@ impl Deployer {
     /// Everything `hybrid status` shows: each pipeline's live versions with their share,
     /// source, age and counts, and each model's version and source.
     pub fn status(&self) -> Value {
-        let pipelines: Vec<Value> = self
-            .runtime
+        json!({
+            "state_dir": self.dir.display().to_string(),
+            "pipelines": self.pipelines_status(),
+            "models": self.models_status(),
+        })
+    }
+
+    /// The status of every pipeline (see [`Deployer::pipeline_status`]).
+    pub fn pipelines_status(&self) -> Vec<Value> {
+        self.runtime
             .pipeline_names()
             .iter()
             .filter_map(|name| self.pipeline_status(name))
-            .collect();
-        json!({
-            "state_dir": self.dir.display().to_string(),
-            "pipelines": pipelines,
-            "models": self.models_status(),
-        })
+            .collect()
     }
 
     /// The status of one pipeline, `None` if it does not exist.

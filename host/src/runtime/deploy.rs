@@ -148,8 +148,10 @@ impl DeployError {
             Self::BadShare(_) => 400,
             Self::NoCanary(_) | Self::NothingToRollBack(_) | Self::NoPreviousModel(_) => 409,
             Self::SmokeRead { .. } => 500,
-            Self::Component(_) | Self::Smoke { .. } | Self::ModelLoad(_) => 422,
-            Self::ModelSignature { .. } => 422,
+            Self::Component(_)
+            | Self::Smoke { .. }
+            | Self::ModelLoad(_)
+            | Self::ModelSignature { .. } => 422,
         }
     }
 
@@ -451,7 +453,8 @@ impl Runtime {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
             };
-            let result = self.run_version(config, version, Role::Canary, &request);
+            let served_by = super::ServedBy::new(version, Role::Canary);
+            let result = self.run_version(config, version, served_by, &request);
             let (got, message) = match &result {
                 Ok(_) => (200, "answered successfully".to_owned()),
                 Err(e) => (e.status(), e.to_string()),

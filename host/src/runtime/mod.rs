@@ -144,6 +144,14 @@ pub struct ServedBy {
 }
 
 impl ServedBy {
+    /// `version` in `role`.
+    pub fn new(version: &ComponentVersion, role: Role) -> Self {
+        Self {
+            digest: version.digest().to_owned(),
+            role,
+        }
+    }
+
     /// The first 12 hex digits of the digest, as headers and metric labels show it.
     pub fn short(&self) -> &str {
         short_digest(&self.digest)
@@ -211,13 +219,19 @@ impl Runtime {
 
     /// Loads the models and every pipeline of `config`.
     pub fn from_config(config: &Config) -> Result<Self, RuntimeError> {
-        let models = Arc::new(ModelRegistry::load(&config.models)?);
-        let remote = Arc::new(Remote::from_config(&config.endpoints, &config.budget)?);
-        let runtime = Self::with_remote(&config.runtime, models, remote)?;
+        let runtime = Self::without_pipelines(config)?;
         for pipeline in &config.pipelines {
             runtime.load_pipeline(pipeline)?;
         }
         Ok(runtime)
+    }
+
+    /// Loads the models and endpoints of `config`, but none of its pipelines (the
+    /// deployer installs them, from the state directory or the config).
+    pub fn without_pipelines(config: &Config) -> Result<Self, RuntimeError> {
+        let models = Arc::new(ModelRegistry::load(&config.models)?);
+        let remote = Arc::new(Remote::from_config(&config.endpoints, &config.budget)?);
+        Self::with_remote(&config.runtime, models, remote)
     }
 
     /// Reads `config`'s component file and installs it as the pipeline's only version
@@ -346,16 +360,14 @@ impl Runtime {
         let live = pipeline.live();
         let (version, role) = live.pick();
         let started = Instant::now();
-        let result = self.run_version(&pipeline.config, &version, role, request);
+        let served_by = ServedBy::new(&version, role);
+        let result = self.run_version(&pipeline.config, &version, served_by.clone(), request);
         version.stats.record(result.is_ok(), started.elapsed());
         if role == Role::Canary {
             self.judge_canary(&pipeline);
         }
         Served {
-            component: Some(ServedBy {
-                digest: version.digest().to_owned(),
-                role,
-            }),
+            component: Some(served_by),
             result,
         }
     }
@@ -366,12 +378,12 @@ impl Runtime {
         &self,
         config: &PipelineConfig,
         version: &Arc<ComponentVersion>,
-        role: Role,
+        served_by: ServedBy,
         request: &Request,
     ) -> Result<Outcome, PipelineError> {
         let started = Instant::now();
         let _in_flight = self.load.enter();
-        let mut instance = self.instantiate_version(config, version, role, &request.id)?;
+        let mut instance = self.instantiate_version(config, version, served_by, &request.id)?;
         let instantiated = Instant::now();
         let mut outcome = instance.handle(request)?;
         outcome.timings.instantiate = instantiated - started;
@@ -389,14 +401,15 @@ impl Runtime {
     ) -> Result<PipelineInstance, PipelineError> {
         let pipeline = self.pipeline(name)?;
         let version = pipeline.stable();
-        self.instantiate_version(&pipeline.config, &version, Role::Stable, request_id)
+        let served_by = ServedBy::new(&version, Role::Stable);
+        self.instantiate_version(&pipeline.config, &version, served_by, request_id)
     }
 
     fn instantiate_version(
         &self,
         config: &PipelineConfig,
         version: &Arc<ComponentVersion>,
-        role: Role,
+        served_by: ServedBy,
         request_id: &str,
     ) -> Result<PipelineInstance, PipelineError> {
         let deadline = Instant::now() + config.deadline();
@@ -437,10 +450,7 @@ impl Runtime {
             store,
             bindings,
             config.clone(),
-            ServedBy {
-                digest: version.digest().to_owned(),
-                role,
-            },
+            served_by,
             deadline_ticks,
             self.load.clone(),
         ))

@@ -83,7 +83,7 @@ pub async fn status(State(state): State<Arc<AdminState>>) -> Response {
 
 /// `GET /admin/pipelines`.
 pub async fn pipelines(State(state): State<Arc<AdminState>>) -> Response {
-    axum::Json(state.deployer.status()["pipelines"].clone()).into_response()
+    axum::Json(state.deployer.pipelines_status()).into_response()
 }
 
 /// `GET /admin/pipelines/{name}`.
