@@ -507,7 +507,10 @@ fn refused_deploys_say_why_and_change_nothing() {
         let message = body["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains(words), "{message}");
     }
-    let canary = deploy(&b, "echo", &test_pipeline, "?canary=100");
+    // Refusals that need no body still come after reading it: a client that is still
+    // sending (32 MiB does not fit in the socket buffers) reads the reason, not a reset.
+    let large = vec![0u8; 32 << 20];
+    let canary = deploy(&b, "echo", &large, "?canary=100");
     assert_eq!(canary.status, 400, "{:?}", canary.json());
 
     // Over the upload limit: 413 from the declared length, before the body is read.
@@ -531,8 +534,7 @@ fn refused_deploys_say_why_and_change_nothing() {
         message.contains("the model's inputs are [\"input_ids\", \"attention_mask\"]"),
         "{message}"
     );
-    let vad = std::fs::read(vad_path()).expect("vad");
-    let reply = deploy_model(&b, "silero-vad", None, &vad);
+    let reply = deploy_model(&b, "silero-vad", None, &large);
     assert_eq!(
         reply.status,
         400,

@@ -174,23 +174,13 @@ pub fn admin_router(
         .route("/admin/models/{name}", put(admin::deploy_model))
         .route("/admin/models/{name}/rollback", post(admin::rollback_model))
         .fallback(admin::not_found)
-        // The token is checked before anything else, the body included.
+        // The token is checked before anything else; then the whole upload is read
+        // before routing, so every refusal (bad query, unknown route) reaches a client
+        // that is still sending instead of a reset connection.
         .layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| {
                 let guard = guard.clone();
-                async move {
-                    match admin::authorize(&guard, request.headers()) {
-                        Some(refusal) => {
-                            // Read (and drop) what the client is sending, up to the upload
-                            // limit, so it can read the 401 instead of a reset connection.
-                            let _ =
-                                axum::body::to_bytes(request.into_body(), guard.max_upload_bytes)
-                                    .await;
-                            refusal
-                        }
-                        None => next.run(request).await,
-                    }
-                }
+                async move { admin::guard(&guard, request, next).await }
             },
         ))
         .layer(DefaultBodyLimit::disable())

@@ -14,11 +14,13 @@
 //!
 //! Every route needs `Authorization: Bearer <token>` (compared in constant time); a
 //! missing or wrong token is a 401 that says which. Uploads over `admin.max_upload_bytes`
-//! are refused with 413 before they are read. Deploys run on a blocking worker (compiling
+//! are refused with 413 before they are read; others are read whole before routing, so a
+//! refusal reaches a client that is still sending. Deploys run on a blocking worker (compiling
 //! takes a core for a fraction of a second) while the box keeps serving.
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -53,8 +55,31 @@ fn failure(e: &DeployFailure) -> Response {
     error(status, e.code(), e.to_string())
 }
 
+/// The admin middleware: checks the bearer token, then reads the whole upload (a 413 for
+/// one over the limit) before the request is routed.
+pub async fn guard(
+    state: &AdminState,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    if let Some(refusal) = authorize(state, &parts.headers) {
+        // Read (and drop) what the client is sending, up to the upload limit, so it can
+        // read the 401 instead of a reset connection.
+        let _ = axum::body::to_bytes(body, state.max_upload_bytes).await;
+        return refusal;
+    }
+    match read_body(&parts.headers, body, state.max_upload_bytes).await {
+        Ok(bytes) => {
+            let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+            next.run(request).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
 /// Checks the bearer token; `Some(401)` when it is missing or wrong.
-pub fn authorize(state: &AdminState, headers: &HeaderMap) -> Option<Response> {
+fn authorize(state: &AdminState, headers: &HeaderMap) -> Option<Response> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -112,8 +137,7 @@ pub async fn deploy_component(
     State(state): State<Arc<AdminState>>,
     Path(name): Path<String>,
     query: Result<Query<DeployQuery>, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
-    body: axum::body::Body,
+    bytes: Bytes,
 ) -> Response {
     let Ok(Query(query)) = query else {
         return error(
@@ -132,10 +156,6 @@ pub async fn deploy_component(
                 format!("canary share must be between 1 and 99 percent, got {n}"),
             );
         }
-    };
-    let bytes = match read_body(&headers, body, state.max_upload_bytes).await {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
     };
     let deployer = state.deployer.clone();
     let pipeline = name.clone();
@@ -219,8 +239,7 @@ pub async fn deploy_model(
     State(state): State<Arc<AdminState>>,
     Path(name): Path<String>,
     query: Result<Query<ModelQuery>, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
-    body: axum::body::Body,
+    bytes: Bytes,
 ) -> Response {
     let version = match query {
         Ok(Query(ModelQuery { version: Some(v) }))
@@ -235,10 +254,6 @@ pub async fn deploy_model(
                 "give the model's version as ?version=V (1 to 64 printable ASCII characters)",
             );
         }
-    };
-    let bytes = match read_body(&headers, body, state.max_upload_bytes).await {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
     };
     let deployer = state.deployer.clone();
     let model = name.clone();

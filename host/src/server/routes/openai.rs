@@ -92,6 +92,8 @@ async fn prepare(
     body: Body,
     id: &str,
 ) -> Result<(String, Request, Option<bool>), ApiError> {
+    // Read first, so the refusals below reach a client that is still sending.
+    let body = read_body(headers, body, state.max_body_bytes).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -109,7 +111,6 @@ async fn prepare(
             format!("content type {content_type:?} is not supported; send application/json"),
         ));
     }
-    let body = read_body(headers, body, state.max_body_bytes).await?;
     let json: Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -23,6 +23,12 @@ pub async fn handle(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let id = request_id(&parts.headers, || state.runtime.new_request_id());
+    // Read first: a refusal sent while the client is still sending reaches it as a
+    // reset connection, not as the reason.
+    let body = match read_body(&parts.headers, body, state.max_body_bytes).await {
+        Ok(body) => body,
+        Err(e) => return e.request_id(&id).into_response(),
+    };
     if let Err(e) = state.runtime.pipeline(&name) {
         return ApiError::new(
             StatusCode::NOT_FOUND,
@@ -41,10 +47,6 @@ pub async fn handle(
         )
         .request_id(&id)
         .into_response();
-    };
-    let body = match read_body(&parts.headers, body, state.max_body_bytes).await {
-        Ok(body) => body,
-        Err(e) => return e.request_id(&id).into_response(),
     };
     let content_type = parts
         .headers
