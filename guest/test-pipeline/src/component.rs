@@ -15,7 +15,7 @@ use crate::probe::{Element, Probe};
 )]
 mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "../../wit/released/0.1.0",
         world: "pipeline",
     });
 }

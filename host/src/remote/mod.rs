@@ -147,6 +147,11 @@ impl Remote {
         self.endpoints.values().map(|e| e.health()).collect()
     }
 
+    /// Every endpoint, in name order.
+    pub fn endpoints(&self) -> impl Iterator<Item = &Arc<Endpoint>> {
+        self.endpoints.values()
+    }
+
     /// Spend in each budget window.
     pub fn spend(&self) -> Vec<WindowSpend> {
         self.budget.snapshot(Instant::now())

@@ -14,7 +14,7 @@ use super::bindings::PipelinePre;
 use super::state::RequestState;
 
 /// The WIT world every pipeline component must implement.
-pub const WORLD: &str = "hybrid:inference/pipeline@0.1.0";
+pub const WORLD: &str = "hybrid:inference/pipeline@0.1.1";
 
 /// Why a component cannot serve as a pipeline.
 #[derive(Debug, thiserror::Error)]

@@ -1,10 +1,10 @@
-//! The host side of the WIT `signals` interface: live load, endpoint health and spend,
-//! read at call time so a routing policy decides on current values.
+//! The host side of the WIT `signals` interface: live load, endpoint health, spend and
+//! prices, read at call time so a routing policy decides on current values.
 
 use std::sync::Arc;
 
 use super::bindings::signals::{
-    self, CircuitState as WitCircuit, EndpointHealth, Load as WitLoad, WindowSpend,
+    self, CircuitState as WitCircuit, EndpointHealth, EndpointPrice, Load as WitLoad, WindowSpend,
 };
 use super::load::Load;
 use crate::remote::{CircuitState, Remote};
@@ -59,6 +59,23 @@ impl signals::Host for SignalsCtx {
                 window: w.window.to_owned(),
                 spent_micro_usd: w.spent_micro_usd,
                 budget_micro_usd: w.budget_micro_usd,
+            })
+            .collect()
+    }
+
+    fn prices(&mut self) -> Vec<EndpointPrice> {
+        self.remote
+            .endpoints()
+            .map(|e| {
+                let (config, price) = (&e.config, &e.config.price);
+                EndpointPrice {
+                    name: config.name.clone(),
+                    kind: config.kind.as_str().to_owned(),
+                    input_usd_per_mtok: price.input_per_mtok,
+                    output_usd_per_mtok: price.output_per_mtok,
+                    usd_per_audio_second: price.per_audio_second,
+                    usd_per_request: price.per_request,
+                }
             })
             .collect()
     }
