@@ -18,10 +18,12 @@ mod deploy;
 mod endpoint;
 mod expand;
 mod server;
+pub mod settings;
 
 pub use deploy::{AdminConfig, AutoRollback, DeployConfig, SmokeRequest};
 pub use endpoint::{BudgetConfig, EndpointConfig, EndpointKind, Prices};
 pub use server::{OpenAiKind, OpenAiModel, ServerConfig};
+pub use settings::Settings;
 
 /// A configuration problem, naming the file and the entry at fault.
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +192,10 @@ pub struct PipelineConfig {
     /// Drop a canary by itself when its error rate exceeds the stable version's.
     #[serde(default)]
     pub auto_rollback: Option<AutoRollback>,
+    /// Operator settings the component reads as metadata `setting.<key>` (see
+    /// [`settings`]); clients cannot set or override them.
+    #[serde(default)]
+    pub settings: Settings,
 }
 
 fn default_deadline_ms() -> u64 {
@@ -345,6 +351,7 @@ impl Config {
                     p.name
                 ));
             }
+            settings::validate(&p.settings).map_err(|e| format!("pipeline {:?}: {e}", p.name))?;
             if let Some(rule) = &p.auto_rollback
                 && (!(0.0..=1.0).contains(&rule.margin) || rule.min_requests == 0)
             {

@@ -57,7 +57,7 @@ pub use version::{
     short_digest,
 };
 
-use crate::config::{Config, PipelineConfig, RuntimeConfig};
+use crate::config::{Config, PipelineConfig, RuntimeConfig, settings};
 use crate::local::{LoadError, ModelRegistry};
 use crate::remote::{CallRecord, FailedCall, Remote, SetupError};
 use clock_host::ClockCtx;
@@ -385,6 +385,16 @@ impl Runtime {
         let _in_flight = self.load.enter();
         let mut instance = self.instantiate_version(config, version, served_by, &request.id)?;
         let instantiated = Instant::now();
+        let with_settings;
+        let request = if settings::changes(&config.settings, &request.metadata) {
+            with_settings = Request {
+                metadata: settings::apply(&config.settings, &request.metadata),
+                ..request.clone()
+            };
+            &with_settings
+        } else {
+            request
+        };
         let mut outcome = instance.handle(request)?;
         outcome.timings.instantiate = instantiated - started;
         outcome.timings.total = started.elapsed();
