@@ -1,5 +1,6 @@
 """Trains models/digits-v1.onnx, a handwritten-digit classifier, and writes the held-out
-test data in tests/data/digits/heldout.json.
+test data in tests/data/digits/heldout.json and the held-out workload that `hybrid plan`
+replays, workloads/digits-heldout.jsonl.
 
 Run by models/train-digits (which makes the venv and checks the sha256 afterwards); see
 its --help. Steps:
@@ -19,9 +20,10 @@ its --help. Steps:
    the model with onnx.checker, and run it with onnx's reference evaluator on the whole
    held-out set: the labels must equal scikit-learn's and the probabilities agree with
    predict_proba to 1e-5.
-5. Unless the sha256 differs from --expect-sha256, write the model and heldout.json (the
+5. Unless the sha256 differs from --expect-sha256, write the model, heldout.json (the
    first 64 held-out samples, their true labels and scikit-learn's predict_proba, each
-   float with all its float32 digits) atomically.
+   float with all its float32 digits) and the workload (every held-out sample as a
+   request body with its grey levels 0..16, and its true label) atomically.
 """
 
 import argparse
@@ -225,11 +227,27 @@ def heldout_document(x, y, probabilities, model_sha):
     return text.encode("utf-8")
 
 
+def workload_document(x, y):
+    """One JSON line per held-out sample: the request `hybrid plan` sends and its label."""
+    lines = []
+    for i, (pixels, label) in enumerate(zip(x, y)):
+        levels = [int(v) for v in np.rint(pixels * 16)]
+        lines.append(json.dumps({
+            "id": f"digits-{i:04d}",
+            "content_type": "application/json",
+            "body": {"pixels": levels},
+            "label": str(int(label)),
+        }, separators=(",", ":")))
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--onnx-out", type=pathlib.Path, default=HERE.parent / f"{MODEL_NAME}.onnx")
     parser.add_argument("--heldout-out", type=pathlib.Path,
                         default=HERE.parent.parent / "tests/data/digits/heldout.json")
+    parser.add_argument("--workload-out", type=pathlib.Path,
+                        default=HERE.parent.parent / "workloads/digits-heldout.jsonl")
     parser.add_argument("--expect-sha256",
                         help="write nothing unless the model has this sha256 (models/manifest.toml's)")
     args = parser.parse_args()
@@ -272,7 +290,9 @@ def main():
                                expected[:SAMPLES].astype(np.float32), model_sha)
     write_atomically(args.onnx_out, model_bytes)
     write_atomically(args.heldout_out, heldout)
-    log(f"wrote {args.onnx_out} and {args.heldout_out} ({time.monotonic() - started:.1f} s)")
+    write_atomically(args.workload_out, workload_document(x_test, y_test))
+    log(f"wrote {args.onnx_out}, {args.heldout_out} and {args.workload_out} "
+        f"({time.monotonic() - started:.1f} s)")
 
 
 if __name__ == "__main__":
