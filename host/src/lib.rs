@@ -20,6 +20,8 @@
 //! - [`deploy`]: deploying components and models to a running box, durably: the state
 //!   directory, restore at start, watch mode.
 //! - [`envelope`]: the JSON shape of a served request, shared by `run` and `serve`.
+//! - [`plan`]: `hybrid plan`, replaying a labelled workload through routing strategies
+//!   to measure accuracy, cost, latency and egress, and recommend one.
 //! - [`cli`]: the `hybrid` subcommands (`run`, `serve`, `models`, `check`); `main.rs` only
 //!   parses arguments and prints errors.
 
@@ -34,6 +36,7 @@ pub mod config;
 pub mod deploy;
 pub mod envelope;
 pub mod local;
+pub mod plan;
 pub mod remote;
 pub mod runtime;
 pub mod server;

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use hybrid::cli::{
-    CheckArgs, DeployArgs, DeployModelArgs, ModelsArgs, PromoteArgs, RollbackArgs, RunArgs,
-    ServeArgs, StatusArgs,
+    CheckArgs, DeployArgs, DeployModelArgs, ModelsArgs, PlanArgs, PromoteArgs, RollbackArgs,
+    RunArgs, ServeArgs, StatusArgs,
 };
 
 /// hybrid: the hybrid inference edge host.
@@ -48,6 +48,10 @@ enum Command {
     Promote(PromoteArgs),
     /// Drop a pipeline's canary, or return it (or a model) to its previous version.
     Rollback(RollbackArgs),
+    /// Replay a labelled workload through routing strategies (all-local, all-remote, a
+    /// threshold sweep, any pipeline) and report accuracy, cost, latency, local share and
+    /// egress, with the cost/accuracy frontier and a recommended threshold.
+    Plan(PlanArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Status(args) => args.execute(),
         Command::Promote(args) => args.execute(),
         Command::Rollback(args) => args.execute(),
+        Command::Plan(args) => args.execute(),
     };
     match result {
         Ok(code) => code,
