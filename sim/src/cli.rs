@@ -1,12 +1,14 @@
 //! The `hybrid-sim` command line. Flags mirror the scenario's main fields and override the
 //! `--scenario` file field by field, so a file can hold the usual faults and a flag can
-//! tweak one for a single run.
+//! tweak one for a single run. `--classify` loads a labelled workload that turns chat
+//! completions into a classification stand-in ([`crate::classify`]).
 
 use std::path::PathBuf;
 
 use clap::Parser;
 
 use crate::auth::ApiKey;
+use crate::classify::{Classifier, DEFAULT_ACCURACY};
 use crate::config::{DEFAULT_EMBEDDING_DIM, DEFAULT_MODELS, SimConfig};
 use crate::scenario::{RateLimitBurst, Scenario, Step};
 use crate::server::SimError;
@@ -117,6 +119,15 @@ pub struct Cli {
     /// Quota: tokens per day.
     #[arg(long)]
     pub quota_tokens_per_day: Option<u64>,
+
+    /// Labelled JSONL workload (`{"body": ..., "label": ...}` a line): chat prompts carrying
+    /// an example's numbers are answered with its label, right at --classify-accuracy.
+    #[arg(long, value_name = "FILE")]
+    pub classify: Option<PathBuf>,
+
+    /// Probability (0..=1) that a classification answer is the true label [default: 0.98].
+    #[arg(long, value_name = "F", requires = "classify")]
+    pub classify_accuracy: Option<f64>,
 }
 
 fn parse_step(text: &str) -> Result<Step, String> {
@@ -136,6 +147,13 @@ impl Cli {
             })?)
         };
         let scenario = self.scenario()?;
+        let classifier = match &self.classify {
+            Some(path) => Some(Classifier::load(
+                path,
+                self.classify_accuracy.unwrap_or(DEFAULT_ACCURACY),
+            )?),
+            None => None,
+        };
         let models: Vec<String> = self
             .models
             .iter()
@@ -147,6 +165,7 @@ impl Cli {
             models,
             embedding_dim: self.embedding_dim,
             scenario,
+            classifier,
         };
         Ok((config, self.listen))
     }
@@ -237,6 +256,30 @@ mod tests {
     fn missing_key_is_an_error() {
         let cli = Cli::parse_from(["hybrid-sim", "--api-key-env", "HYBRID_SIM_TEST_UNSET_VAR"]);
         assert!(matches!(cli.into_config(), Err(SimError::NoApiKey { .. })));
+    }
+
+    #[test]
+    fn classify_flags_load_the_workload() {
+        let path =
+            std::env::temp_dir().join(format!("hybrid-sim-cli-{}.jsonl", std::process::id()));
+        std::fs::write(&path, "{\"body\":[1,2],\"label\":\"a\"}\n").expect("temp file");
+        let path_arg = path.display().to_string();
+        let parse = |extra: &[&str]| {
+            let args = ["hybrid-sim", "--no-auth", "--classify", &path_arg];
+            Cli::parse_from(args.iter().chain(extra)).into_config()
+        };
+        let default = parse(&[]).expect("valid flags").0.classifier;
+        assert_eq!(default.map(|c| c.accuracy()), Some(DEFAULT_ACCURACY));
+        let set = parse(&["--classify-accuracy", "0.5"]).expect("valid flags");
+        assert_eq!(set.0.classifier.map(|c| c.accuracy()), Some(0.5));
+        assert!(matches!(
+            parse(&["--classify-accuracy", "1.5"]),
+            Err(SimError::Classify(_))
+        ));
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            Cli::try_parse_from(["hybrid-sim", "--no-auth", "--classify-accuracy", "0.5"]).is_err()
+        );
     }
 
     #[test]

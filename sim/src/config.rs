@@ -1,8 +1,10 @@
 //! What one simulator instance serves: the key it accepts, the model ids it lists and
-//! answers for, the embedding dimension, and the fault scenario it starts with (replaceable
-//! at runtime through `POST /sim/scenario` or [`crate::SimHandle::set_scenario`]).
+//! answers for, the embedding dimension, the fault scenario it starts with (replaceable
+//! at runtime through `POST /sim/scenario` or [`crate::SimHandle::set_scenario`]), and an
+//! optional labelled workload that turns chat completions into a classification stand-in.
 
 use crate::auth::ApiKey;
+use crate::classify::Classifier;
 use crate::scenario::Scenario;
 
 /// Model ids served when none are configured: DigitalOcean-style chat ids plus one
@@ -29,6 +31,9 @@ pub struct SimConfig {
     pub embedding_dim: usize,
     /// The fault scenario in force at start.
     pub scenario: Scenario,
+    /// When set, chat completions whose last user message carries a workload example's
+    /// numbers are answered with a label ([`crate::classify`]); seeded by the scenario's `seed`.
+    pub classifier: Option<Classifier>,
 }
 
 impl SimConfig {
@@ -47,12 +52,19 @@ impl SimConfig {
             models: DEFAULT_MODELS.iter().map(|m| m.to_string()).collect(),
             embedding_dim: DEFAULT_EMBEDDING_DIM,
             scenario: Scenario::default(),
+            classifier: None,
         }
     }
 
     /// Replaces the starting scenario.
     pub fn scenario(mut self, scenario: Scenario) -> Self {
         self.scenario = scenario;
+        self
+    }
+
+    /// Answers classification prompts from a labelled workload.
+    pub fn classifier(mut self, classifier: Classifier) -> Self {
+        self.classifier = Some(classifier);
         self
     }
 }

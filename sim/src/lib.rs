@@ -9,14 +9,17 @@
 //! # Layout
 //!
 //! - [`config`]: [`SimConfig`], what one simulator serves (key, models, embedding dimension,
-//!   starting scenario).
+//!   starting scenario, classification workload).
 //! - [`cli`]: the `hybrid-sim` command line, turned into a [`SimConfig`].
 //! - [`scenario`]: the fault scenario schema, loaded from TOML or JSON and validated.
 //! - [`faults`]: per-request fault decisions (sequence, bursts, seeded probabilities, latency).
 //! - [`damage`]: the broken answers those faults produce (errors, cut, truncated, padded,
 //!   mislabelled bodies).
 //! - [`ratelimit`]: the DigitalOcean-style quota windows behind the `x-ratelimit-*` headers.
-//! - [`stats`]: counters by route, status, fault kind, request id and idempotency key.
+//! - [`stats`]: counters by route, status, fault kind, request id and idempotency key, and
+//!   the classification stand-in's right and wrong answers.
+//! - [`classify`]: the classification stand-in: a labelled JSONL workload, keyed by the
+//!   numbers of each example, answered at a configured accuracy.
 //! - [`auth`]: the bearer key, kept out of logs and responses.
 //! - [`api_error`]: the OpenAI error body every failure uses.
 //! - [`usage`]: the token-counting rule and the usage a handler reports.
@@ -30,6 +33,7 @@
 
 pub mod api_error;
 pub mod auth;
+pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod damage;
@@ -46,6 +50,7 @@ pub mod usage;
 pub mod wav;
 
 pub use auth::ApiKey;
+pub use classify::{Classifier, ClassifyError};
 pub use config::SimConfig;
 pub use handle::{SimHandle, spawn, spawn_on};
 pub use scenario::{Scenario, ScenarioError};

@@ -41,6 +41,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         %addr,
         models = config.models.len(),
         auth = config.api_key.is_some(),
+        classify_examples = config.classifier.as_ref().map(|c| c.len()),
         "serving"
     );
     hybrid_sim::serve_with_shutdown(config, listener, shutdown_signal()).await?;

@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::classify::ClassifyError;
 use crate::config::SimConfig;
 use crate::pipeline::pipeline;
 use crate::routes::{chat, control, embeddings, models, raw, transcriptions};
@@ -50,6 +51,9 @@ pub enum SimError {
     /// The scenario was refused.
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
+    /// The classification workload or accuracy was refused.
+    #[error(transparent)]
+    Classify(#[from] ClassifyError),
     /// No key was configured and authentication was not turned off.
     #[error(
         "no API key: pass --api-key, set the environment variable {env}, or run with --no-auth"

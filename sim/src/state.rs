@@ -1,7 +1,8 @@
-//! The state one simulator shares between its connections: configuration, the scenario with
-//! its fault state, the quota windows, the counters, the response id counter, and the
-//! shutdown signal that releases hung requests. [`crate::SimHandle`] holds the same state, so
-//! in-process tests read stats and swap scenarios without going through HTTP.
+//! The state one simulator shares between its connections: configuration (with the optional
+//! classification workload), the scenario with its fault state, the quota windows, the
+//! counters, the response id counter, and the shutdown signal that releases hung requests.
+//! [`crate::SimHandle`] holds the same state, so in-process tests read stats and swap
+//! scenarios without going through HTTP.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -11,6 +12,7 @@ use axum::http::HeaderMap;
 use tokio::sync::watch;
 
 use crate::auth::ApiKey;
+use crate::classify::Classifier;
 use crate::config::SimConfig;
 use crate::faults::FaultState;
 use crate::ratelimit::QuotaState;
@@ -26,6 +28,8 @@ pub struct SimState {
     pub models: Vec<String>,
     /// Default embedding length.
     pub embedding_dim: usize,
+    /// The classification stand-in, when a workload is configured.
+    pub classifier: Option<Classifier>,
     /// Request counters.
     pub stats: Stats,
     faults: Mutex<FaultState>,
@@ -47,6 +51,7 @@ impl SimState {
             api_key: config.api_key,
             models: config.models,
             embedding_dim: config.embedding_dim,
+            classifier: config.classifier,
             stats: Stats::default(),
             quota: Mutex::new(QuotaState::new(config.scenario.quota.clone())),
             faults: Mutex::new(FaultState::new(config.scenario)),
@@ -96,6 +101,11 @@ impl SimState {
     /// A fresh number for response ids (`chatcmpl-<n>`), counting from 1 per simulator.
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The current scenario's seed, which also seeds the classification stand-in.
+    pub fn seed(&self) -> u64 {
+        lock(&self.faults).scenario().seed
     }
 
     /// Delay between streamed chunks under the current scenario.

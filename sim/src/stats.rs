@@ -1,7 +1,8 @@
 //! Counters that let fault tests assert what the simulator saw: requests by route and final
 //! status, faults injected by kind, and how often each `x-request-id` and `idempotency-key`
-//! arrived and was answered (so "no request lost, none answered twice" is checkable).
-//! Only ids, routes and statuses are kept, never payloads or headers beyond those two.
+//! arrived and was answered (so "no request lost, none answered twice" is checkable), and
+//! how the classification stand-in ([`crate::classify`]) answered. Only ids, routes,
+//! statuses and counts are kept, never payloads or headers beyond those two.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -31,6 +32,21 @@ pub struct StatsSnapshot {
     pub request_ids: BTreeMap<String, IdCount>,
     /// By `idempotency-key` header value.
     pub idempotency_keys: BTreeMap<String, IdCount>,
+    /// Chat answers of the classification stand-in (all zero without a workload).
+    #[serde(default)]
+    pub classified: ClassifiedCounts,
+}
+
+/// How the classification stand-in answered the chat completions its route produced (a
+/// fault may still damage an answer afterwards; a fault answered instead is not counted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassifiedCounts {
+    /// Answered with the example's true label.
+    pub correct: u64,
+    /// Answered with another label of the workload.
+    pub wrong: u64,
+    /// Prompts whose numbers matched no example, answered with the ordinary reply.
+    pub unmatched: u64,
 }
 
 impl StatsSnapshot {
@@ -104,6 +120,16 @@ impl Stats {
     /// Counts an injected fault.
     pub fn fault(&self, kind: &str) {
         self.with(|s| *s.faults.entry(kind.to_string()).or_default() += 1);
+    }
+
+    /// Counts one classification answer: `Some(correct)` for a known example, `None` for a
+    /// prompt that matched none.
+    pub fn classified(&self, correct: Option<bool>) {
+        self.with(|s| match correct {
+            Some(true) => s.classified.correct += 1,
+            Some(false) => s.classified.wrong += 1,
+            None => s.classified.unmatched += 1,
+        });
     }
 
     /// A copy of the counters.

@@ -4,6 +4,11 @@
 //! user message>`, whitespace collapsed to single spaces, cut before the first `stop` string
 //! (`finish_reason: "stop"`) and then to `max_completion_tokens` / `max_tokens` words
 //! (`finish_reason: "length"`). One word is one completion token, and one streamed chunk.
+//!
+//! With a classification workload configured ([`crate::classify`]), a last user message
+//! whose integers are one example's key is answered with a label instead: the content is the
+//! label alone, one completion token (one streamed chunk), `finish_reason: "stop"`, with
+//! `stop` and the token limits ignored. Any other prompt gets the reply above.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -21,6 +26,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api_error::ApiError;
+use crate::classify::Verdict;
 use crate::routes::{body_bytes, check_model, parse_json, unix_now};
 use crate::state::SimState;
 use crate::usage::{Usage, count_tokens};
@@ -86,7 +92,7 @@ fn complete(state: &SimState, body: &[u8]) -> Result<Response, ApiError> {
     check_model(state, &request.model)?;
     validate(&request)?;
 
-    let reply = generate(&request);
+    let reply = classify(state, &request).unwrap_or_else(|| generate(&request));
     let prompt_tokens = request
         .messages
         .iter()
@@ -177,14 +183,32 @@ fn message_text(content: &Value) -> String {
     }
 }
 
-fn generate(request: &ChatRequest) -> Reply {
-    let last_user = request
+/// The text of the last `user` message, empty when there is none.
+fn last_user_text(request: &ChatRequest) -> String {
+    request
         .messages
         .iter()
         .rev()
         .find(|m| m.role == "user")
         .map(|m| message_text(&m.content))
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The label answer when a workload is configured and the last user message carries one of
+/// its examples, seeded by the scenario in force; counts the outcome either way.
+fn classify(state: &SimState, request: &ChatRequest) -> Option<Reply> {
+    let classifier = state.classifier.as_ref()?;
+    let verdict = classifier.answer_prompt(state.seed(), &last_user_text(request));
+    state.stats.classified(verdict.map(|v| v.correct));
+    let Verdict { label, .. } = verdict?;
+    Some(Reply {
+        words: vec![label.to_owned()],
+        finish_reason: "stop",
+    })
+}
+
+fn generate(request: &ChatRequest) -> Reply {
+    let last_user = last_user_text(request);
     let quoted: String = last_user.chars().take(QUOTED_CHARS).collect();
     let mut text = format!("sim reply to: {quoted}")
         .split_whitespace()
