@@ -16,7 +16,7 @@ run: setup guests
         echo "serverless: DigitalOcean Serverless Inference (https://inference.do-ai.run/v1)"
     else
         export HYBRID_SIM_KEY="sim-$(od -An -tx8 -N8 /dev/urandom | tr -d ' ')"
-        "$target/debug/hybrid-sim" --listen 127.0.0.1:8089 --latency-ms 40 > "$target/hybrid-sim.out" 2> "$target/hybrid-sim.log" &
+        "$target/debug/hybrid-sim" --listen 127.0.0.1:8089 --latency-ms 40 --classify workloads/digits-heldout.jsonl > "$target/hybrid-sim.out" 2> "$target/hybrid-sim.log" &
         pids+=($!)
         wait_for "$target/hybrid-sim.out" "listening on"
         export HYBRID_REMOTE_URL=http://127.0.0.1:8089/v1 HYBRID_REMOTE_KEY_ENV=HYBRID_SIM_KEY
@@ -51,6 +51,24 @@ run: setup guests
     echo
     echo "Ctrl-C stops."
     wait "${pids[-1]}"
+
+# Measure where digits should be classified: all-local, all-remote, the cascade at a sweep
+# of thresholds and the policy, on the 450 held-out digits, against hybrid-sim's strong
+# model stand-in (98% accurate, 80 ms). Writes plan-report/report.md, report.json and
+# frontier.svg. Extra arguments go to `hybrid plan` (e.g. --target-accuracy 0.975).
+plan *args: setup guests
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build -q -p hybrid -p hybrid-sim
+    target=${CARGO_TARGET_DIR:-target}
+    export HYBRID_SIM_KEY="sim-$(od -An -tx8 -N8 /dev/urandom | tr -d ' ')"
+    "$target/debug/hybrid-sim" --listen 127.0.0.1:0 --latency-ms 80 --classify workloads/digits-heldout.jsonl \
+        > "$target/plan-sim.out" 2> "$target/plan-sim.log" &
+    sim=$!
+    trap 'kill $sim 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
+    for _ in $(seq 1 300); do grep -q "listening on" "$target/plan-sim.out" 2>/dev/null && break; sleep 0.1; done
+    export HYBRID_REMOTE_URL=$(grep -o 'http://[^ ]*' "$target/plan-sim.out") HYBRID_REMOTE_KEY_ENV=HYBRID_SIM_KEY
+    "$target/debug/hybrid" plan plans/digits.toml --config hybrid.toml --out plan-report {{args}}
 
 # Run every test: guest unit tests, host unit tests, end-to-end tests.
 test: setup guests
