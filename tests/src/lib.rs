@@ -103,6 +103,8 @@ pub fn pipeline(
         embedding_model: None,
         smoke: Vec::new(),
         auto_rollback: None,
+        settings: Default::default(),
+        shadow: None,
     }
 }
 

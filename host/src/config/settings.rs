@@ -117,7 +117,11 @@ mod tests {
     #[test]
     fn keys_must_be_lower_case() {
         let settings: Settings = toml::from_str("Redact = \"allow\"").expect("parses");
-        assert!(validate(&settings).expect_err("refused").contains("\"Redact\""));
+        assert!(
+            validate(&settings)
+                .expect_err("refused")
+                .contains("\"Redact\"")
+        );
         let settings: Settings = toml::from_str("max_cost_usd = 0.001").expect("parses");
         assert!(validate(&settings).is_ok());
     }

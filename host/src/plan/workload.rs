@@ -127,6 +127,11 @@ mod tests {
         let e = load(&path).expect_err("refused").to_string();
         assert!(e.contains(":2:") && e.contains("label"), "{e}");
         let path = write("\n");
-        assert!(load(&path).expect_err("refused").to_string().contains("no requests"));
+        assert!(
+            load(&path)
+                .expect_err("refused")
+                .to_string()
+                .contains("no requests")
+        );
     }
 }
