@@ -20,6 +20,8 @@
 //! - [`deploy`]: deploying components and models to a running box, durably: the state
 //!   directory, restore at start, watch mode.
 //! - [`envelope`]: the JSON shape of a served request, shared by `run` and `serve`.
+//! - [`shadow`]: shadow evaluation: a share of local answers asked of serverless too,
+//!   after the client has its answer; agreement counted per local model version.
 //! - [`plan`]: `hybrid plan`, replaying a labelled workload through routing strategies
 //!   to measure accuracy, cost, latency and egress, and recommend one.
 //! - [`cli`]: the `hybrid` subcommands (`run`, `serve`, `models`, `check`); `main.rs` only
@@ -40,3 +42,4 @@ pub mod plan;
 pub mod remote;
 pub mod runtime;
 pub mod server;
+pub mod shadow;

@@ -19,11 +19,13 @@ mod endpoint;
 mod expand;
 mod server;
 pub mod settings;
+mod shadow;
 
 pub use deploy::{AdminConfig, AutoRollback, DeployConfig, SmokeRequest};
 pub use endpoint::{BudgetConfig, EndpointConfig, EndpointKind, Prices};
 pub use server::{OpenAiKind, OpenAiModel, ServerConfig};
 pub use settings::Settings;
+pub use shadow::ShadowConfig;
 
 /// A configuration problem, naming the file and the entry at fault.
 #[derive(Debug, thiserror::Error)]
@@ -196,6 +198,12 @@ pub struct PipelineConfig {
     /// [`settings`]); clients cannot set or override them.
     #[serde(default)]
     pub settings: Settings,
+    /// Shadow evaluation: for `share` of the requests answered locally, serve the same
+    /// request again with `params` after the client has its answer and count whether the
+    /// two `answer` fields agree, per local model version (`hybrid_shadow_total`). Off
+    /// when absent. See [`ShadowConfig`].
+    #[serde(default)]
+    pub shadow: Option<ShadowConfig>,
 }
 
 fn default_deadline_ms() -> u64 {
@@ -360,6 +368,11 @@ impl Config {
                     p.name
                 ));
             }
+            if let Some(shadow) = &p.shadow {
+                shadow
+                    .validate()
+                    .map_err(|e| format!("pipeline {:?}: {e}", p.name))?;
+            }
             if let Some(s) = p.smoke.iter().find(|s| !(100..=599).contains(&s.status)) {
                 return Err(format!(
                     "pipeline {:?}: smoke request {:?} expects status {}, which is not an HTTP status",
@@ -470,6 +483,27 @@ mod tests {
         let big = "[[pipeline]]\nname = \"a\"\ncomponent = \"a.wasm\"\nmemory_mib = 100000\n";
         let err = parse(big).expect_err("too big").to_string();
         assert!(err.contains("memory_mib"), "{err}");
+    }
+
+    #[test]
+    fn shadow_is_optional_and_its_share_is_checked() {
+        let base = "[[pipeline]]\nname = \"cascade\"\ncomponent = \"c.wasm\"\n";
+        assert!(parse(base).expect("valid").pipelines[0].shadow.is_none());
+        let on = format!("{base}shadow = {{ share = 0.1, params = {{ route = \"remote\" }} }}\n");
+        let shadow = parse(&on).expect("valid").pipelines[0]
+            .shadow
+            .clone()
+            .expect("shadow on");
+        assert_eq!((shadow.share, shadow.answer.as_str()), (0.1, "label"));
+        let zero = format!("{base}shadow = {{ share = 0 }}\n");
+        let err = parse(&zero).expect_err("zero share").to_string();
+        assert!(
+            err.contains("pipeline \"cascade\": shadow.share must be greater than 0"),
+            "{err}"
+        );
+        let typo = format!("{base}shadow = {{ share = 0.1, sahre = 1 }}\n");
+        let err = parse(&typo).expect_err("typo").to_string();
+        assert!(err.contains("sahre"), "{err}");
     }
 
     #[test]

@@ -372,6 +372,34 @@ impl Runtime {
         }
     }
 
+    /// Serves a request the host made up itself (a shadow of a served one, see
+    /// [`crate::shadow`]) with the live version whose sha256 is `digest`, or the stable
+    /// version if that one is no longer live. It is not counted against the version: made-up
+    /// traffic (and its failures, such as a spent budget) never shows in the version's
+    /// request counts or judges a canary.
+    pub fn serve_uncounted(&self, name: &str, digest: &str, request: &Request) -> Served {
+        let pipeline = match self.pipeline(name) {
+            Ok(p) => p,
+            Err(e) => {
+                return Served {
+                    component: None,
+                    result: Err(e),
+                };
+            }
+        };
+        let live = pipeline.live();
+        let (version, role) = match &live.canary {
+            Some(c) if c.version.digest() == digest => (c.version.clone(), Role::Canary),
+            _ => (live.stable.clone(), Role::Stable),
+        };
+        let served_by = ServedBy::new(&version, role);
+        let result = self.run_version(&pipeline.config, &version, served_by.clone(), request);
+        Served {
+            component: Some(served_by),
+            result,
+        }
+    }
+
     /// Serves `request` with one particular version of a pipeline (smoke requests use
     /// it before the version goes live).
     fn run_version(

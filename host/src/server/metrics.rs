@@ -210,6 +210,33 @@ pub struct Metrics {
     egress: CounterFamily,
     deploys: CounterFamily,
     canary_rollbacks: CounterFamily,
+    shadows: CounterFamily,
+    shadow_cost: CounterFamily,
+}
+
+/// Shadow verdicts for one local model version of a pipeline (see [`crate::shadow`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ShadowCounts {
+    /// The local model.
+    pub model: String,
+    /// Its version.
+    pub version: String,
+    /// Shadows whose answer matched the local one.
+    pub agree: u64,
+    /// Shadows whose answer differed.
+    pub disagree: u64,
+    /// Shadows that failed, were answered locally, or had nothing to compare.
+    pub error: u64,
+    /// Shadows not sent because the box or the shadow slots were full.
+    pub skipped: u64,
+}
+
+impl ShadowCounts {
+    /// Agreeing share of the compared shadows (agree + disagree); `None` before any.
+    pub fn agreement(&self) -> Option<f64> {
+        let compared = self.agree + self.disagree;
+        (compared > 0).then(|| self.agree as f64 / compared as f64)
+    }
 }
 
 impl Default for Metrics {
@@ -262,6 +289,14 @@ impl Metrics {
                 "hybrid_canary_rollbacks_total",
                 "Canaries dropped automatically for failing more often than the stable version, by pipeline.",
             ),
+            shadows: CounterFamily::new(
+                "hybrid_shadow_total",
+                "Shadow evaluations of local answers against serverless ones, by pipeline, the local model and version that answered, and outcome (agree, disagree, error, skipped).",
+            ),
+            shadow_cost: CounterFamily::new(
+                "hybrid_shadow_cost_usd_total",
+                "Serverless spend of shadow requests in US dollars, by pipeline (also part of hybrid_cost_usd_total).",
+            ),
         }
     }
 
@@ -303,6 +338,68 @@ impl Metrics {
     pub fn canary_rolled_back(&self, pipeline: &str) {
         self.canary_rollbacks
             .add(vec![("pipeline", pipeline.into())], 1.0);
+    }
+
+    /// Records one shadow verdict (`outcome` is its name) and what the shadow cost, if
+    /// one was served.
+    pub fn shadow(
+        &self,
+        pipeline: &str,
+        model: &str,
+        version: &str,
+        outcome: &str,
+        cost_usd: Option<f64>,
+    ) {
+        self.shadows.add(
+            vec![
+                ("pipeline", pipeline.into()),
+                ("model", model.into()),
+                ("version", version.into()),
+                ("outcome", outcome.into()),
+            ],
+            1.0,
+        );
+        if let Some(cost) = cost_usd {
+            self.shadow_cost
+                .add(vec![("pipeline", pipeline.into())], cost);
+        }
+    }
+
+    /// Shadow verdicts of `pipeline` so far, per local model version.
+    pub fn shadow_counts(&self, pipeline: &str) -> Vec<ShadowCounts> {
+        let values = self
+            .shadows
+            .values
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut counts: BTreeMap<(String, String), ShadowCounts> = BTreeMap::new();
+        for (labels, value) in values.iter() {
+            let label = |name: &str| {
+                labels
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map_or("", |(_, v)| v.as_str())
+            };
+            if label("pipeline") != pipeline {
+                continue;
+            }
+            let (model, version) = (label("model"), label("version"));
+            let entry = counts
+                .entry((model.to_owned(), version.to_owned()))
+                .or_insert_with(|| ShadowCounts {
+                    model: model.to_owned(),
+                    version: version.to_owned(),
+                    ..ShadowCounts::default()
+                });
+            let n = *value as u64;
+            match label("outcome") {
+                "agree" => entry.agree += n,
+                "disagree" => entry.disagree += n,
+                "skipped" => entry.skipped += n,
+                _ => entry.error += n,
+            }
+        }
+        counts.into_values().collect()
     }
 
     /// Records one local model run.
@@ -349,6 +446,8 @@ impl Metrics {
         self.egress.encode(&mut out);
         self.deploys.encode(&mut out);
         self.canary_rollbacks.encode(&mut out);
+        self.shadows.encode(&mut out);
+        self.shadow_cost.encode(&mut out);
         let mut last = "";
         for g in gauges {
             if g.name != last {
@@ -439,6 +538,47 @@ mod tests {
             text.contains("# TYPE hybrid_in_flight gauge\nhybrid_in_flight 1"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn counts_shadow_verdicts_per_model_version() {
+        let m = Metrics::new();
+        for (version, outcome, cost) in [
+            ("1.0.0", "agree", Some(0.25)),
+            ("1.0.0", "agree", Some(0.25)),
+            ("1.0.0", "disagree", Some(0.25)),
+            ("1.0.1", "skipped", None),
+            ("1.0.1", "error", Some(0.0)),
+        ] {
+            m.shadow("cascade", "digits-v1", version, outcome, cost);
+        }
+        m.shadow("other", "digits-v1", "1.0.0", "agree", Some(0.0));
+        let text = m.encode(&[]);
+        assert!(
+            text.contains(
+                "hybrid_shadow_total{pipeline=\"cascade\",model=\"digits-v1\",version=\"1.0.0\",outcome=\"agree\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("hybrid_shadow_cost_usd_total{pipeline=\"cascade\"} 0.75"),
+            "{text}"
+        );
+        let counts = m.shadow_counts("cascade");
+        assert_eq!(counts.len(), 2, "{counts:?}");
+        assert_eq!(
+            (counts[0].agree, counts[0].disagree, counts[0].agreement()),
+            (2, 1, Some(2.0 / 3.0))
+        );
+        assert_eq!(
+            (
+                counts[1].version.as_str(),
+                counts[1].skipped,
+                counts[1].error
+            ),
+            ("1.0.1", 1, 1)
+        );
+        assert_eq!(counts[1].agreement(), None);
     }
 
     #[test]

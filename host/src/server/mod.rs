@@ -13,7 +13,9 @@
 //! local-only requests beside them always keep a core. Admission
 //! ([`admission`]) bounds how many run at once (`server.max_concurrency`, at most the
 //! pooling allocator's instance slots) and how many may wait (`server.max_queue`); beyond
-//! that the answer is an immediate 503 with `Retry-After`.
+//! that the answer is an immediate 503 with `Retry-After`. Shadow requests
+//! ([`crate::shadow`]) start after a client's answer is built, on a thread of their own,
+//! and only on a worker slot that is free at that moment with nobody queued for one.
 //!
 //! # Life cycle
 //! Models load and components compile before the port is bound, so `/readyz` is true from
@@ -40,6 +42,7 @@ use axum::routing::{get, post};
 use crate::config::{Config, OpenAiModel};
 use crate::deploy::Deployer;
 use crate::runtime::{Outcome, PipelineError, Request, Runtime};
+use crate::shadow::Shadows;
 use admission::Admission;
 use metrics::{Metrics, RemoteCallSample};
 
@@ -48,6 +51,7 @@ pub struct AppState {
     runtime: Arc<Runtime>,
     admission: Admission,
     metrics: Arc<Metrics>,
+    shadows: Shadows,
     openai_models: Vec<OpenAiModel>,
     max_body_bytes: usize,
     retry_after_s: u32,
@@ -123,6 +127,13 @@ impl AppState {
                 Err(Refusal::Pipeline(error, served.component.map(|c| c.digest)))
             }
         }
+    }
+
+    /// Offers a served request for shadow evaluation once its answer is built; returns at
+    /// once. A shadow runs only on a worker slot that is free now with nobody waiting.
+    fn shadow(&self, pipeline: &str, request: &Request, outcome: &Outcome) {
+        self.shadows
+            .offer(pipeline, request, outcome, || self.admission.try_admit());
     }
 
     fn observe(&self, pipeline: &str, component: &str, outcome: &Outcome, elapsed: Duration) {
@@ -211,6 +222,19 @@ fn router_with_metrics(runtime: Arc<Runtime>, config: &Config, metrics: Arc<Metr
         };
         observed.remote_call(pipeline, &sample);
     }));
+    let observed = metrics.clone();
+    let shadows = Shadows::new(
+        runtime.clone(),
+        Arc::new(move |report| {
+            observed.shadow(
+                report.pipeline,
+                report.model,
+                report.version,
+                report.verdict.name(),
+                report.cost_usd,
+            );
+        }),
+    );
     let state = Arc::new(AppState {
         admission: Admission::new(
             server.concurrency(config.runtime.max_instances),
@@ -219,6 +243,7 @@ fn router_with_metrics(runtime: Arc<Runtime>, config: &Config, metrics: Arc<Metr
         ),
         runtime,
         metrics,
+        shadows,
         openai_models: config.openai_models.clone(),
         max_body_bytes: server.max_body_bytes,
         retry_after_s: server.retry_after_s,

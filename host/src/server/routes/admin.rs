@@ -4,7 +4,7 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /admin/status` | pipelines and models |
-//! | `GET /admin/pipelines`, `GET /admin/pipelines/{name}` | live versions, shares, counts |
+//! | `GET /admin/pipelines`, `GET /admin/pipelines/{name}` | live versions, shares, counts (and, for one pipeline, shadow agreement per model version) |
 //! | `PUT /admin/pipelines/{name}/component[?canary=N]` | deploy a `.wasm` (body) |
 //! | `POST /admin/pipelines/{name}/promote` | the canary becomes the only version |
 //! | `POST /admin/pipelines/{name}/rollback` | drop the canary, or back to the previous version |
@@ -114,7 +114,10 @@ pub async fn pipelines(State(state): State<Arc<AdminState>>) -> Response {
 /// `GET /admin/pipelines/{name}`.
 pub async fn pipeline(State(state): State<Arc<AdminState>>, Path(name): Path<String>) -> Response {
     match state.deployer.pipeline_status(&name) {
-        Some(status) => axum::Json(status).into_response(),
+        Some(mut status) => {
+            status["shadow"] = shadow_json(&state, &name);
+            axum::Json(status).into_response()
+        }
         None => error(
             StatusCode::NOT_FOUND,
             "pipeline_not_found",
@@ -124,6 +127,40 @@ pub async fn pipeline(State(state): State<Arc<AdminState>>, Path(name): Path<Str
             ),
         ),
     }
+}
+
+/// A pipeline's shadow evaluation: its settings and the verdicts so far per local model
+/// version, with the agreeing share of those compared; `null` when it has none.
+fn shadow_json(state: &AdminState, name: &str) -> Value {
+    let Some(config) = state
+        .deployer
+        .runtime()
+        .pipeline(name)
+        .ok()
+        .and_then(|p| p.config.shadow.clone())
+    else {
+        return Value::Null;
+    };
+    let params: serde_json::Map<String, Value> = config
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.text())))
+        .collect();
+    let versions: Vec<Value> = state
+        .metrics
+        .shadow_counts(name)
+        .into_iter()
+        .map(|c| {
+            json!({
+                "model": c.model, "version": c.version, "agree": c.agree,
+                "disagree": c.disagree, "error": c.error, "skipped": c.skipped,
+                "agreement": c.agreement(),
+            })
+        })
+        .collect();
+    json!({
+        "share": config.share, "params": params, "answer": config.answer, "versions": versions,
+    })
 }
 
 /// Query of a component upload.

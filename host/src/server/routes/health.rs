@@ -61,6 +61,12 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             vec![],
             f64::from(load.capacity),
         ),
+        gauge(
+            "hybrid_shadow_in_flight",
+            "Shadow requests being served now (see hybrid_shadow_total).",
+            vec![],
+            state.shadows.in_flight() as f64,
+        ),
     ];
     for health in state.runtime.remote().health() {
         let value = match health.circuit {

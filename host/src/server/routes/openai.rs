@@ -66,10 +66,12 @@ async fn serve(state: &AppState, kind: OpenAiKind, request: axum::extract::Reque
                     answer["created"] = json!(unix_now());
                 }
                 let body = answer.to_string().into_bytes();
-                match stream {
+                let response = match stream {
                     Some(include_usage) => sse(headers, &body, include_usage),
                     None => json_with_headers(headers, body),
-                }
+                };
+                state.shadow(&pipeline, &request, &outcome);
+                response
             }
             Err(refusal) => ApiError::from_refusal(state, refusal, &id).into_response(),
         },

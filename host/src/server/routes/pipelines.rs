@@ -1,6 +1,8 @@
 //! `POST /v1/pipelines/{name}`: any pipeline, any body. The body and its content type go
 //! to the pipeline's component; `x-hybrid-*` headers and query parameters become its
 //! metadata; the answer is the JSON envelope (result, routing record, calls, timings).
+//! Once the answer is built, a pipeline with `shadow` may serve the request again in the
+//! background ([`crate::shadow`]); the answer never waits for it.
 
 use std::sync::Arc;
 
@@ -65,10 +67,12 @@ pub async fn handle(
     match state.execute(&name, request).await {
         Ok((request, outcome)) => {
             let envelope = envelope::to_json(&name, &request, &outcome);
-            json_with_headers(
+            let response = json_with_headers(
                 hybrid_headers(&request, &outcome),
                 envelope.to_string().into_bytes(),
-            )
+            );
+            state.shadow(&name, &request, &outcome);
+            response
         }
         Err(refusal) => ApiError::from_refusal(&state, refusal, &id).into_response(),
     }
