@@ -43,6 +43,10 @@ pub struct PlanArgs {
     /// requests.
     #[arg(long, value_name = "USD")]
     pub max_usd_per_1k: Option<f64>,
+    /// Requests in flight at once (remote calls mostly wait; local latencies are measured
+    /// under this much concurrency).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
     /// Folder for report.md, report.json and frontier.svg.
     #[arg(long, short, value_name = "DIR", default_value = "plan-report")]
     pub out: PathBuf,
@@ -95,11 +99,23 @@ impl PlanArgs {
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} ({eta} left)")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        let report = plan::run(&spec, &items, target.as_ref(), &name, &|s| {
-            bar.set_message(s.name.clone());
-            bar.inc(1);
-        });
+        let report = plan::run(
+            &spec,
+            &items,
+            target.as_ref(),
+            &name,
+            self.concurrency.into(),
+            &|s| {
+                bar.set_message(s.name.clone());
+                bar.inc(1);
+            },
+        );
         bar.finish_and_clear();
+        if let Some(error) = nothing_answered(&report) {
+            bail!(
+                "every request failed, so there is nothing to compare; the first failure: {error}"
+            );
+        }
         let svg = plan::plot::frontier_svg(
             &format!(
                 "{}: cost vs accuracy",
@@ -120,4 +136,13 @@ impl PlanArgs {
         );
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// The first failure when no request of any strategy succeeded (a wrong `--host`, a
+/// simulator that is not running): a report of nothing but errors would mislead.
+fn nothing_answered(report: &report::Report) -> Option<String> {
+    let all_failed = report.strategies.iter().all(|s| s.errors == s.requests);
+    all_failed
+        .then(|| report.strategies.iter().find_map(|s| s.first_error.clone()))
+        .flatten()
 }

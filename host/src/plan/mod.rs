@@ -20,6 +20,7 @@ pub mod summary;
 pub mod workload;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use replay::{Observation, Target};
 use report::Report;
@@ -73,25 +74,27 @@ pub enum PlanError {
     },
 }
 
-/// Replays `items` through every strategy of `spec`, one request at a time, calling
-/// `progress` after each request, and sums up.
+/// Replays `items` through every strategy of `spec`, `concurrency` requests at a time
+/// (remote calls spend most of their time waiting), calling `progress` after each request,
+/// and sums up.
 pub fn run(
     spec: &PlanSpec,
     items: &[Item],
     target: &dyn Target,
     target_name: &str,
-    progress: &dyn Fn(&Strategy),
+    concurrency: usize,
+    progress: &(dyn Fn(&Strategy) + Sync),
 ) -> Report {
     let mut results = Vec::new();
     for strategy in spec.strategies() {
-        let seen: Vec<Observation> = items
-            .iter()
-            .map(|item| {
-                let o = target.send(&strategy, item, &spec.answer);
-                progress(&strategy);
-                o
-            })
-            .collect();
+        let seen = replay(
+            &strategy,
+            items,
+            target,
+            &spec.answer,
+            concurrency,
+            progress,
+        );
         results.push(summary::summarize(&strategy, items, &seen));
     }
     summary::mark_frontier(&mut results);
@@ -99,9 +102,44 @@ pub fn run(
     Report {
         workload: spec.workload.clone(),
         requests: items.len(),
+        concurrency,
         target: target_name.to_owned(),
         finished: httpdate::fmt_http_date(std::time::SystemTime::now()),
         strategies: results,
         recommendation,
     }
+}
+
+/// One strategy's observations, in item order.
+fn replay(
+    strategy: &Strategy,
+    items: &[Item],
+    target: &dyn Target,
+    answer: &str,
+    concurrency: usize,
+    progress: &(dyn Fn(&Strategy) + Sync),
+) -> Vec<Observation> {
+    let next = AtomicUsize::new(0);
+    let mut seen: Vec<(usize, Observation)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..concurrency.clamp(1, items.len().max(1)))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        mine.push((i, target.send(strategy, item, answer)));
+                        progress(strategy);
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    seen.sort_by_key(|(i, _)| *i);
+    seen.into_iter().map(|(_, o)| o).collect()
 }

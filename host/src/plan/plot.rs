@@ -1,6 +1,6 @@
 //! The cost/accuracy frontier as an SVG, drawn with plotters: one point per strategy,
 //! sweep points joined in sweep order and labelled with their value, the frontier as a
-//! dashed-looking grey line underneath. Text is SVG `<text>`, drawn by the viewer, so no
+//! wide grey line underneath. Text is SVG `<text>`, drawn by the viewer, so no
 //! font files are needed.
 
 use plotters::prelude::*;
@@ -92,17 +92,15 @@ fn draw<'a>(
         }
         chart
             .draw_series(members.iter().map(|r| {
-                let label = match r.sweep_value {
-                    Some(v) => format!("{v}"),
-                    None => r.name.clone(),
+                // Sweep values above their point, strategy names below, so a strategy
+                // that lands on a sweep point stays readable.
+                let (label, offset) = match r.sweep_value {
+                    Some(v) => (format!("{v}"), (7, -16)),
+                    None => (r.name.clone(), (7, 4)),
                 };
                 EmptyElement::at((r.usd_per_1k, r.accuracy * 100.0))
                     + Circle::new((0, 0), 5, color.filled())
-                    + Text::new(
-                        label,
-                        (7, -14),
-                        ("sans-serif", 13).into_font().color(&color),
-                    )
+                    + Text::new(label, offset, ("sans-serif", 13).into_font().color(&color))
             }))?
             .label(group.to_string())
             .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));

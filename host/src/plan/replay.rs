@@ -28,8 +28,8 @@ pub struct Observation {
     pub error: Option<String>,
 }
 
-/// Where requests go.
-pub trait Target {
+/// Where requests go; shared by the replay's workers.
+pub trait Target: Sync {
     /// Sends `item` to `strategy`'s pipeline with its parameters; `answer` names the
     /// field of the answer's body to read.
     fn send(&self, strategy: &Strategy, item: &Item, answer: &str) -> Observation;

@@ -15,6 +15,8 @@ pub struct Report {
     pub workload: PathBuf,
     /// Requests per strategy.
     pub requests: usize,
+    /// Requests in flight at once.
+    pub concurrency: usize,
     /// Where requests went: `in-process (<config>)` or the box's URL.
     pub target: String,
     /// When the run ended (an HTTP date, UTC).
@@ -38,11 +40,12 @@ impl Report {
         let mut md = String::new();
         md.push_str("# Routing plan\n\n");
         md.push_str(&format!(
-            "{} requests from `{}` through {} strategies ({}), finished {}.\n\n",
+            "{} requests from `{}` through {} strategies ({}, {} at a time), finished {}.\n\n",
             self.requests,
             self.workload.display(),
             self.strategies.len(),
             self.target,
+            self.concurrency,
             self.finished
         ));
         md.push_str(
@@ -76,7 +79,7 @@ impl Report {
              Each point is a strategy: right is dearer, up is more accurate. A sweep's points are \
              joined in sweep order; the grey line is the frontier. Pick the leftmost point that is \
              high enough for you, or the highest that is far enough left. Failed requests count as \
-             wrong answers; latencies are wall-clock times seen by the client, one request at a time.\n",
+             wrong answers; latencies are wall-clock times seen by the client.\n",
         );
         for r in self.strategies.iter().filter(|r| r.first_error.is_some()) {
             md.push_str(&format!(
