@@ -69,6 +69,33 @@ fn a_looping_guest_is_stopped_at_its_deadline() {
     assert_still_serving();
 }
 
+/// A guest blocked in the host (WASI `poll` on a clock, what `std::thread::sleep` does)
+/// is out of epoch interruption's reach: the host bounds every clock wait by the deadline.
+#[test]
+fn a_sleeping_guest_is_stopped_at_its_deadline() {
+    let started = std::time::Instant::now();
+    let err = call("sleep").expect_err("the 30 s sleep must not finish");
+    assert!(
+        matches!(
+            err,
+            PipelineError::DeadlineExceeded {
+                deadline_ms: DEADLINE_MS,
+                ..
+            }
+        ),
+        "{err:?} after {:?}",
+        started.elapsed()
+    );
+    // Not a speed target: a host that let the wait run would answer only when the 30 s
+    // sleep ends (and never, for a guest that waits forever). The margin is 50 deadlines.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "stopped only after {:?}, when the sleep ended, not at the 300 ms deadline",
+        started.elapsed()
+    );
+    assert_still_serving();
+}
+
 #[test]
 fn a_guest_allocating_past_its_cap_is_stopped() {
     let err = call("oom").expect_err("oom");

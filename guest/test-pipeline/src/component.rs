@@ -38,6 +38,10 @@ impl bindings::Guest for TestPipeline {
                 // black_box keeps the optimiser from proving the loop empty.
                 core::hint::black_box(());
             },
+            Mode::Sleep => {
+                std::thread::sleep(std::time::Duration::from_secs(30));
+                Ok(echo(request))
+            }
             Mode::Oom => oom(),
             Mode::Probe(probe) => Err(run_probe(probe)),
             Mode::Models => Ok(models()),

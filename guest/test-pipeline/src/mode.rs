@@ -9,6 +9,9 @@ pub enum Mode {
     Trap,
     /// Spin forever, until the host's deadline or fuel stops it.
     Loop,
+    /// Sleep 30 s (WASI `poll` on a monotonic-clock pollable, blocking in the host), then
+    /// echo: the host must stop it at the deadline like a loop.
+    Sleep,
     /// Allocate and touch memory until the host's memory cap stops it.
     Oom,
     /// Make a malformed `local::run` call and return its error.
@@ -20,10 +23,11 @@ pub enum Mode {
 }
 
 /// Every mode name, for the unknown-mode message.
-pub const MODE_NAMES: [&str; 11] = [
+pub const MODE_NAMES: [&str; 12] = [
     "echo",
     "trap",
     "loop",
+    "sleep",
     "oom",
     "bad-shape",
     "bad-type",
@@ -52,6 +56,7 @@ impl Mode {
             "echo" => Self::Echo,
             "trap" => Self::Trap,
             "loop" => Self::Loop,
+            "sleep" => Self::Sleep,
             "oom" => Self::Oom,
             "bad-shape" => Self::Probe(Probe::BadShape),
             "bad-type" => Self::Probe(Probe::BadType),
@@ -95,6 +100,6 @@ mod tests {
     #[test]
     fn unknown_modes_list_the_known_ones() {
         let err = Mode::from_name("explode").expect_err("unknown");
-        assert!(err.starts_with("unknown mode explode; known modes: echo, trap, loop"));
+        assert!(err.starts_with("unknown mode explode; known modes: echo, trap, loop, sleep"));
     }
 }

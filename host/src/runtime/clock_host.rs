@@ -16,6 +16,11 @@ impl ClockCtx {
     pub fn new(deadline: Instant) -> Self {
         Self { deadline }
     }
+
+    /// When the request must be done.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
 }
 
 /// The process-wide origin of `clock.now`: readings are nanoseconds since first use.

@@ -18,6 +18,7 @@
 //! in [`deploy`].
 
 mod bindings;
+mod bounded_waits;
 mod clock_host;
 mod compiled_cache;
 mod component;
@@ -515,10 +516,12 @@ pub struct Served {
 /// canary is rolled back automatically.
 pub type RollbackObserver = Arc<dyn Fn(&str, &str, &str) + Send + Sync>;
 
-/// The linker every pipeline is resolved against: WASI (empty context) and our world.
+/// The linker every pipeline is resolved against: WASI (empty context, clock waits bounded
+/// by the request's deadline) and our world.
 fn link(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
     let mut linker: Linker<RequestState> = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    bounded_waits::add_to_linker(&mut linker)?;
     bindings::local::add_to_linker::<_, HasSelf<LocalCtx>>(&mut linker, |s| &mut s.local)?;
     bindings::log::add_to_linker::<_, HasSelf<LogCtx>>(&mut linker, |s| &mut s.log)?;
     bindings::clock::add_to_linker::<_, HasSelf<ClockCtx>>(&mut linker, |s| &mut s.clock)?;
