@@ -159,6 +159,22 @@ fn check_rejects_core_modules_and_components_missing_the_world() {
     .expect("wat");
     check_rejects("networked", &networked, "evil:net/socket");
 
+    // WASI sockets exist, but a pipeline is not granted them: serverless goes through
+    // `remote`, where the host holds the keys and the limits.
+    let sockets = wat::parse_str(
+        r#"(component
+             (import "wasi:sockets/instance-network@0.2.6" (instance (export "instance-network" (func))))
+             (core module $m (func (export "h")))
+             (core instance $i (instantiate $m))
+             (func (export "handle") (canon lift (core func $i "h"))))"#,
+    )
+    .expect("wat");
+    check_rejects(
+        "sockets",
+        &sockets,
+        "wasi:sockets/instance-network@0.2.6, which pipelines are not granted",
+    );
+
     check_rejects("text", b"not wasm", "not a WebAssembly binary");
     assert!(Path::new(&hybrid_bin()).exists());
 }

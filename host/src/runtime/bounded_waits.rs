@@ -3,7 +3,7 @@
 //! Epoch interruption stops a guest that runs past its deadline, but only while it runs
 //! wasm: a guest waiting in the host (`wasi:io/poll` on a clock pollable, which is what
 //! `std::thread::sleep` compiles to) is out of its reach and would hold a worker for as
-//! long as it asked. Two WASI interfaces are replaced in the linker:
+//! long as it asked. Two WASI interfaces are ours, not wasmtime-wasi's:
 //! 1. `wasi:clocks/monotonic-clock`: the same clock, but `subscribe-duration` and
 //!    `subscribe-instant` give pollables that are ready at the deadline at the latest;
 //! 2. `wasi:io/poll`: `poll` and `pollable.block` wait as before, then, when the deadline
@@ -117,16 +117,8 @@ impl poll::HostPollable for PollView<'_> {
     }
 }
 
-/// Puts the bounded clock and poll in place of WASI's in `linker` (which must already
-/// have WASI).
+/// Adds the bounded monotonic clock and poll to `linker`.
 pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
-    linker.allow_shadowing(true);
-    let added = add_both(linker);
-    linker.allow_shadowing(false);
-    added
-}
-
-fn add_both(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
     monotonic_clock::add_to_linker::<RequestState, Clocks>(linker, |s| {
         let deadline = s.clock.deadline();
         ClocksView {

@@ -98,6 +98,16 @@ pub fn check(
             summary.exports.join(", ")
         )));
     }
+    if let Some(denied) = summary
+        .imports
+        .iter()
+        .find(|name| !super::wasi_grant::granted(name))
+    {
+        return Err(ComponentError::Imports(format!(
+            "{denied}, which pipelines are not granted ({})",
+            super::wasi_grant::WHY_NOT
+        )));
+    }
     let instance_pre = linker
         .instantiate_pre(component)
         .map_err(|e| ComponentError::Imports(format!("{e:#}")))?;

@@ -34,6 +34,7 @@ pub mod rollout;
 mod signals_host;
 mod state;
 mod version;
+mod wasi_grant;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -516,12 +517,11 @@ pub struct Served {
 /// canary is rolled back automatically.
 pub type RollbackObserver = Arc<dyn Fn(&str, &str, &str) + Send + Sync>;
 
-/// The linker every pipeline is resolved against: WASI (empty context, clock waits bounded
-/// by the request's deadline) and our world.
+/// The linker every pipeline is resolved against: the WASI it is granted (empty context,
+/// waits bounded by the request's deadline, no sockets) and our world.
 fn link(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
     let mut linker: Linker<RequestState> = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    bounded_waits::add_to_linker(&mut linker)?;
+    wasi_grant::add_to_linker(&mut linker)?;
     bindings::local::add_to_linker::<_, HasSelf<LocalCtx>>(&mut linker, |s| &mut s.local)?;
     bindings::log::add_to_linker::<_, HasSelf<LogCtx>>(&mut linker, |s| &mut s.log)?;
     bindings::clock::add_to_linker::<_, HasSelf<ClockCtx>>(&mut linker, |s| &mut s.clock)?;

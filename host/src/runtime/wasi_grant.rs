@@ -1,0 +1,90 @@
+//! The WASI a pipeline is granted, and nothing more.
+//!
+//! A pipeline gets what Rust's and Python's standard libraries import to start and print:
+//! `wasi:io` (errors, streams, and `poll` bounded by the deadline), `wasi:clocks` (the
+//! monotonic clock's waits bounded by the deadline, see [`super::bounded_waits`]),
+//! `wasi:random`, `wasi:cli` (environment, exit, stdio and terminals: all empty or
+//! captured) and `wasi:filesystem` with no preopened directories, so there is no file to
+//! open. It does not get `wasi:sockets`: a component importing any of it is refused at
+//! load, and `hybrid check` names the import. Serverless calls go through the `remote`
+//! interface, where the host holds the credentials and enforces limits.
+
+use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime_wasi::WasiView;
+use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sync};
+use wasmtime_wasi::random::WasiRandom;
+
+use super::bounded_waits;
+use super::state::RequestState;
+
+/// The WASI packages a pipeline may import; every other `wasi:` import is refused.
+const GRANTED: [&str; 5] = [
+    "wasi:io/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:cli/",
+    "wasi:filesystem/",
+];
+
+/// Why the rest is not granted, for the refusal.
+pub const WHY_NOT: &str = "no sockets: a pipeline reaches serverless endpoints through the \
+    `remote` interface, where the host holds the keys and enforces the limits";
+
+/// Whether an import of this name is one a pipeline may have: not a WASI package other
+/// than the granted ones (imports of other packages are left to the linker).
+pub fn granted(import: &str) -> bool {
+    !import.starts_with("wasi:") || GRANTED.iter().any(|p| import.starts_with(p))
+}
+
+/// The linker's handle on a request's resource table.
+struct Table;
+
+impl HasData for Table {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+fn table(s: &mut RequestState) -> &mut ResourceTable {
+    s.ctx().table
+}
+
+/// Adds the granted WASI interfaces to `linker`.
+pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
+    let l = linker;
+    sync::io::error::add_to_linker::<RequestState, Table>(l, table)?;
+    sync::io::streams::add_to_linker::<RequestState, Table>(l, table)?;
+    clocks::wall_clock::add_to_linker::<RequestState, WasiClocks>(l, |s| s.clocks())?;
+    bounded_waits::add_to_linker(l)?;
+    random::random::add_to_linker::<RequestState, WasiRandom>(l, |s| s.ctx().ctx.random())?;
+    random::insecure::add_to_linker::<RequestState, WasiRandom>(l, |s| s.ctx().ctx.random())?;
+    random::insecure_seed::add_to_linker::<RequestState, WasiRandom>(l, |s| s.ctx().ctx.random())?;
+    cli::exit::add_to_linker::<RequestState, WasiCli>(l, |s| s.cli())?;
+    cli::environment::add_to_linker::<RequestState, WasiCli>(l, |s| s.cli())?;
+    cli::stdin::add_to_linker::<RequestState, WasiCli>(l, |s| s.cli())?;
+    cli::stdout::add_to_linker::<RequestState, WasiCli>(l, |s| s.cli())?;
+    cli::stderr::add_to_linker::<RequestState, WasiCli>(l, |s| s.cli())?;
+    cli::terminal_input::add_to_linker::<RequestState, WasiCli>(l, |s| s.cli())?;
+    cli::terminal_output::add_to_linker::<RequestState, WasiCli>(l, |s| s.cli())?;
+    cli::terminal_stdin::add_to_linker::<RequestState, WasiCli>(l, |s| s.cli())?;
+    cli::terminal_stdout::add_to_linker::<RequestState, WasiCli>(l, |s| s.cli())?;
+    cli::terminal_stderr::add_to_linker::<RequestState, WasiCli>(l, |s| s.cli())?;
+    filesystem::preopens::add_to_linker::<RequestState, WasiFilesystem>(l, |s| s.filesystem())?;
+    sync::filesystem::types::add_to_linker::<RequestState, WasiFilesystem>(l, |s| s.filesystem())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockets_and_unknown_wasi_are_not_granted() {
+        assert!(granted("wasi:io/poll@0.2.6"));
+        assert!(granted("wasi:cli/stdout@0.2.0"));
+        assert!(granted("hybrid:inference/local@0.1.0"));
+        assert!(!granted("wasi:sockets/tcp@0.2.6"));
+        assert!(!granted("wasi:http/outgoing-handler@0.2.6"));
+    }
+}
