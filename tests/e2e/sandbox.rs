@@ -3,6 +3,7 @@
 
 use std::sync::OnceLock;
 
+use hybrid::config::{Limit, Limits};
 use hybrid::runtime::{PipelineError, Runtime};
 use hybrid_tests::{component, pipeline, request, runtime};
 
@@ -157,4 +158,45 @@ fn unknown_pipelines_list_the_known_ones() {
 fn unknown_modes_are_bad_requests() {
     let err = call("fly").expect_err("unknown mode");
     assert_eq!(err.status(), 400, "{err}");
+}
+
+fn assert_limit(mode: &str, limit: Limit, max: u64) {
+    let err = call(mode).expect_err(mode);
+    match &err {
+        PipelineError::LimitExceeded {
+            limit: hit, max: m, ..
+        } => {
+            assert_eq!((*hit, *m), (limit, max), "{err}");
+        }
+        other => panic!("{mode}: expected the {} limit, got {other:?}", limit.name()),
+    }
+    assert_eq!(err.status(), 500);
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("limits.{}", limit.name())),
+        "{message}"
+    );
+    assert_still_serving();
+}
+
+/// A guest calling serverless in a tight loop is refused past `limits.remote_calls` and
+/// its request ends with that limit's error, whatever it did with the refusals.
+#[test]
+fn host_calls_past_the_per_request_limits_end_the_request() {
+    let limits = Limits::default();
+    assert_limit(
+        "remote-loop",
+        Limit::RemoteCalls,
+        limits.remote_calls.into(),
+    );
+    assert_limit("run-loop", Limit::ModelRuns, limits.model_runs.into());
+}
+
+#[test]
+fn an_answer_over_the_size_limit_is_refused() {
+    assert_limit(
+        "huge",
+        Limit::ResponseBytes,
+        Limits::default().response_bytes,
+    );
 }

@@ -88,7 +88,9 @@ pub fn fact(name: &str, ty: &str, shape: &[Dim]) -> InputFact {
     }
 }
 
-/// A pipeline config for `component` with the given limits.
+/// A pipeline config for `component` with the given limits. Quarantine is off: tests
+/// that provoke failures on purpose share one runtime and run in parallel, and
+/// `tests/e2e/quarantine.rs` covers it through real configs.
 pub fn pipeline(
     name: &str,
     component: PathBuf,
@@ -104,7 +106,12 @@ pub fn pipeline(
         smoke: Vec::new(),
         auto_rollback: None,
         settings: Default::default(),
+        limits: Default::default(),
         shadow: None,
+        quarantine: hybrid::config::QuarantineConfig {
+            after: 0,
+            ..Default::default()
+        },
     }
 }
 

@@ -20,8 +20,14 @@ mod bindings {
     });
 }
 
-use bindings::hybrid::inference::{local, log, messages, tensors};
+use bindings::hybrid::inference::{local, log, messages, remote, tensors};
 use messages::{Error, Request, Response, Routing};
+
+/// Host calls made by `remote-loop` and `run-loop`.
+const HOSTILE_CALLS: usize = 10_000;
+
+/// Size of `huge`'s answer.
+const HUGE_BYTES: usize = 20 << 20;
 
 /// Bytes allocated per step in `oom` mode.
 const OOM_STEP: usize = 1 << 20;
@@ -43,6 +49,28 @@ impl bindings::Guest for TestPipeline {
                 Ok(echo(request))
             }
             Mode::Oom => oom(),
+            Mode::RemoteLoop => {
+                for _ in 0..HOSTILE_CALLS {
+                    let _ = remote::raw("nope", "{}");
+                }
+                Ok(echo(request))
+            }
+            Mode::RunLoop => {
+                for _ in 0..HOSTILE_CALLS {
+                    let _ = local::run("nope", &[]);
+                }
+                Ok(echo(request))
+            }
+            Mode::Huge => Ok(Response {
+                content_type: "application/octet-stream".into(),
+                body: vec![0; HUGE_BYTES],
+                routing: Routing {
+                    route: "local".into(),
+                    reason: "huge".into(),
+                    model: String::new(),
+                    model_version: String::new(),
+                },
+            }),
             Mode::Probe(probe) => Err(run_probe(probe)),
             Mode::Models => Ok(models()),
             Mode::Log => {

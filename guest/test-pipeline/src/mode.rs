@@ -20,10 +20,16 @@ pub enum Mode {
     Models,
     /// Log one line at every level, then echo.
     Log,
+    /// Call a serverless endpoint 10,000 times, ignoring every error, then echo.
+    RemoteLoop,
+    /// Run a local model 10,000 times, ignoring every error, then echo.
+    RunLoop,
+    /// Answer 20 MiB of zeros.
+    Huge,
 }
 
 /// Every mode name, for the unknown-mode message.
-pub const MODE_NAMES: [&str; 12] = [
+pub const MODE_NAMES: [&str; 15] = [
     "echo",
     "trap",
     "loop",
@@ -36,6 +42,9 @@ pub const MODE_NAMES: [&str; 12] = [
     "missing-input",
     "models",
     "log",
+    "remote-loop",
+    "run-loop",
+    "huge",
 ];
 
 impl Mode {
@@ -65,6 +74,9 @@ impl Mode {
             "missing-input" => Self::Probe(Probe::MissingInput),
             "models" => Self::Models,
             "log" => Self::Log,
+            "remote-loop" => Self::RemoteLoop,
+            "run-loop" => Self::RunLoop,
+            "huge" => Self::Huge,
             other => {
                 return Err(format!(
                     "unknown mode {other}; known modes: {}",

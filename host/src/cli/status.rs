@@ -46,6 +46,17 @@ fn summary(status: &Value) -> String {
     let _ = writeln!(out, "pipelines:");
     for p in status["pipelines"].as_array().into_iter().flatten() {
         let _ = writeln!(out, "  {}", p["name"].as_str().unwrap_or("?"));
+        let q = &p["quarantine"];
+        if matches!(q["state"].as_str(), Some("quarantined" | "probing")) {
+            let _ = writeln!(
+                out,
+                "    {} after {} consecutive failures, probe in {} s: {}",
+                q["state"].as_str().unwrap_or("?"),
+                q["consecutive_failures"],
+                q["retry_after_s"],
+                q["reason"].as_str().unwrap_or("?"),
+            );
+        }
         let versions = p["versions"].as_array().into_iter().flatten();
         for v in versions.chain(p["previous"].as_object().map(|_| &p["previous"])) {
             let _ = writeln!(

@@ -17,12 +17,16 @@ use serde::Deserialize;
 mod deploy;
 mod endpoint;
 mod expand;
+pub mod limits;
+mod quarantine;
 mod server;
 pub mod settings;
 mod shadow;
 
 pub use deploy::{AdminConfig, AutoRollback, DeployConfig, SmokeRequest};
 pub use endpoint::{BudgetConfig, EndpointConfig, EndpointKind, Prices};
+pub use limits::{Limit, Limits};
+pub use quarantine::QuarantineConfig;
 pub use server::{OpenAiKind, OpenAiModel, ServerConfig};
 pub use settings::Settings;
 pub use shadow::ShadowConfig;
@@ -198,12 +202,23 @@ pub struct PipelineConfig {
     /// [`settings`]); clients cannot set or override them.
     #[serde(default)]
     pub settings: Settings,
+    /// Per-request limits on serverless calls, model runs and answer size (see
+    /// [`limits`]).
+    #[serde(default)]
+    pub limits: Limits,
     /// Shadow evaluation: for `share` of the requests answered locally, serve the same
     /// request again with `params` after the client has its answer and count whether the
     /// two `answer` fields agree, per local model version (`hybrid_shadow_total`). Off
     /// when absent. See [`ShadowConfig`].
     #[serde(default)]
     pub shadow: Option<ShadowConfig>,
+    /// Quarantine: after `after` consecutive failures of its component (traps, deadlines,
+    /// memory cap, other limits), answer 503 with `Retry-After` without running it for
+    /// `cool_down_ms`, then let one request through as a probe. On by default
+    /// (`{ after = 5, cool_down_ms = 30000 }`); `after = 0` turns it off. See
+    /// [`QuarantineConfig`].
+    #[serde(default)]
+    pub quarantine: QuarantineConfig,
 }
 
 fn default_deadline_ms() -> u64 {
@@ -360,6 +375,9 @@ impl Config {
                 ));
             }
             settings::validate(&p.settings).map_err(|e| format!("pipeline {:?}: {e}", p.name))?;
+            p.limits
+                .validate()
+                .map_err(|e| format!("pipeline {:?}: {e}", p.name))?;
             if let Some(rule) = &p.auto_rollback
                 && (!(0.0..=1.0).contains(&rule.margin) || rule.min_requests == 0)
             {
@@ -368,6 +386,9 @@ impl Config {
                     p.name
                 ));
             }
+            p.quarantine
+                .validate()
+                .map_err(|e| format!("pipeline {:?}: {e}", p.name))?;
             if let Some(shadow) = &p.shadow {
                 shadow
                     .validate()

@@ -362,6 +362,7 @@ impl Deployer {
                 "margin": r.margin, "min_requests": r.min_requests,
             })),
             "smoke_requests": pipeline.config.smoke.len(),
+            "quarantine": quarantine_json(&pipeline),
         }))
     }
 
@@ -558,6 +559,23 @@ impl Deployer {
             ..configured.clone()
         }
     }
+}
+
+/// A pipeline's quarantine for the admin API: its phase, the failures counted, the last
+/// one's message, when it was quarantined, when a probe may run, and its rule.
+fn quarantine_json(pipeline: &crate::runtime::Pipeline) -> Value {
+    let q = pipeline.quarantine.status(std::time::Instant::now());
+    let rule = pipeline.quarantine.rule();
+    json!({
+        "state": q.phase.name(),
+        "consecutive_failures": q.consecutive_failures,
+        "reason": q.reason,
+        "since_ms": q.since().map(unix_ms),
+        "retry_after_s": q.retry_after_s,
+        "times": q.times,
+        "after": rule.after,
+        "cool_down_ms": rule.cool_down_ms,
+    })
 }
 
 /// The record of a model as the config names it.

@@ -5,7 +5,7 @@ use wasmtime::{Store, Trap};
 
 use super::GuestError;
 use super::state::RequestState;
-use crate::config::PipelineConfig;
+use crate::config::{Limit, PipelineConfig};
 
 /// A request could not be served. Every case names the pipeline's problem in words a
 /// client can act on; [`PipelineError::status`] gives the matching HTTP status.
@@ -53,6 +53,16 @@ pub enum PipelineError {
         /// The trap, with the guest's panic message when it printed one.
         message: String,
     },
+    /// The request went past one of its pipeline's per-request limits.
+    #[error("pipeline {pipeline:?} went past its limit of {max} {} per request (limits.{})", limit.unit(), limit.name())]
+    LimitExceeded {
+        /// The pipeline.
+        pipeline: String,
+        /// Which limit.
+        limit: Limit,
+        /// Its configured value.
+        max: u64,
+    },
     /// Every instance slot is in use.
     #[error("no free instance slot for pipeline {pipeline:?}: {message}")]
     Overloaded {
@@ -61,6 +71,33 @@ pub enum PipelineError {
         /// The allocator's explanation.
         message: String,
     },
+    /// The pipeline is quarantined: its component failed too many requests in a row, so
+    /// it is not run until its cool-down ends (see [`super::quarantine`]).
+    #[error(
+        "pipeline {pipeline:?} is quarantined after {failures} consecutive failures (the last: {reason}); {}",
+        next_probe(*probing, *retry_after_s)
+    )]
+    Quarantined {
+        /// The pipeline.
+        pipeline: String,
+        /// The last failure's message.
+        reason: String,
+        /// Consecutive failures so far.
+        failures: u32,
+        /// Seconds until a request may be let through as a probe, at least 1.
+        retry_after_s: u64,
+        /// A probe request is running now.
+        probing: bool,
+    },
+}
+
+/// When a quarantined pipeline is tried again, for its error message.
+fn next_probe(probing: bool, retry_after_s: u64) -> String {
+    if probing {
+        format!("a probe request is running now; retry in {retry_after_s} s")
+    } else {
+        format!("the first request after {retry_after_s} s will be let through as a probe")
+    }
 }
 
 impl PipelineError {
@@ -75,8 +112,8 @@ impl PipelineError {
                 _ => 500,
             },
             Self::DeadlineExceeded { .. } => 504,
-            Self::MemoryExceeded { .. } | Self::Trapped { .. } => 500,
-            Self::Overloaded { .. } => 503,
+            Self::MemoryExceeded { .. } | Self::Trapped { .. } | Self::LimitExceeded { .. } => 500,
+            Self::Overloaded { .. } | Self::Quarantined { .. } => 503,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::PipelineConfig;
+use crate::config::{Limit, PipelineConfig};
 
 use wasmtime::Store;
 
@@ -62,13 +62,24 @@ impl PipelineInstance {
         let state = self.store.data_mut();
         state.clock = ClockCtx::new(deadline);
         state.remote.set_deadline(deadline);
-        let result = self
-            .bindings
-            .call_handle(&mut self.store, request)
-            .map_err(|e| {
+        state.remote.set_call_limit(config.limits.remote_calls);
+        state.local.set_run_limit(config.limits.model_runs);
+        let called = self.bindings.call_handle(&mut self.store, request);
+        // A refused call past a limit ends the request however the guest went on.
+        if let Some(hit) = self.limit_hit() {
+            if called.is_err() {
                 self.poisoned = true;
-                failure(&self.store, config, e)
-            })?;
+            }
+            let state = self.store.data_mut();
+            state.local.runs.clear();
+            state.remote.calls.clear();
+            state.remote.failures.clear();
+            return Err(hit);
+        }
+        let result = called.map_err(|e| {
+            self.poisoned = true;
+            failure(&self.store, config, e)
+        })?;
         let finished = Instant::now();
         let state = self.store.data_mut();
         if state.log.dropped > 0 {
@@ -82,6 +93,9 @@ impl PipelineInstance {
             self.load.record_model_run(run.elapsed);
         }
         let response = result.map_err(|e| rejected(config, e))?;
+        if response.body.len() as u64 > config.limits.response_bytes {
+            return Err(self.limit_error(Limit::ResponseBytes));
+        }
         Ok(Outcome {
             timings: Timings {
                 instantiate: Duration::ZERO,
@@ -95,5 +109,30 @@ impl PipelineInstance {
             remote_failures,
             component: self.component.clone(),
         })
+    }
+
+    /// The limit error, if the guest asked for a call past one.
+    fn limit_hit(&self) -> Option<PipelineError> {
+        let state = self.store.data();
+        if state.remote.limit_hit {
+            Some(self.limit_error(Limit::RemoteCalls))
+        } else if state.local.limit_hit {
+            Some(self.limit_error(Limit::ModelRuns))
+        } else {
+            None
+        }
+    }
+
+    fn limit_error(&self, limit: Limit) -> PipelineError {
+        let limits = &self.config.limits;
+        PipelineError::LimitExceeded {
+            pipeline: self.config.name.clone(),
+            limit,
+            max: match limit {
+                Limit::RemoteCalls => limits.remote_calls.into(),
+                Limit::ModelRuns => limits.model_runs.into(),
+                Limit::ResponseBytes => limits.response_bytes,
+            },
+        }
     }
 }

@@ -27,6 +27,10 @@ pub struct LocalCtx {
     models: Arc<ModelRegistry>,
     /// Successful runs, in call order.
     pub runs: Vec<ModelRunRecord>,
+    /// Runs this request may still make (`limits.model_runs`).
+    runs_left: u32,
+    /// Set when the guest asked for a run past its limit.
+    pub limit_hit: bool,
 }
 
 impl LocalCtx {
@@ -35,7 +39,15 @@ impl LocalCtx {
         Self {
             models,
             runs: Vec::new(),
+            runs_left: u32::MAX,
+            limit_hit: false,
         }
+    }
+
+    /// Allows `runs` more model runs (a new request starts over).
+    pub fn set_run_limit(&mut self, runs: u32) {
+        self.runs_left = runs;
+        self.limit_hit = false;
     }
 }
 
@@ -66,6 +78,15 @@ impl local::Host for LocalCtx {
         model: String,
         inputs: Vec<NamedTensor>,
     ) -> Result<Vec<NamedTensor>, local::Error> {
+        if self.runs_left == 0 {
+            self.limit_hit = true;
+            return Err(local::Error::ExecutionFailed(
+                "this request has run as many local models as its pipeline's \
+                 limits.model_runs allows"
+                    .to_owned(),
+            ));
+        }
+        self.runs_left -= 1;
         let inputs = inputs
             .into_iter()
             .map(tensor_from_wit)

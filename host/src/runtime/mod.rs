@@ -3,7 +3,8 @@
 //! A [`Runtime`] owns the engine, the linker (WASI with an empty context plus the host
 //! side of every `hybrid:inference` interface), the local models and the table of
 //! pipelines. Serving a request takes these steps:
-//! 1. look up the pipeline and pick the version that serves the request (the stable one,
+//! 1. look up the pipeline; refuse the request at once if it is quarantined (see
+//!    [`quarantine`]); pick the version that serves the request (the stable one,
 //!    or a canary for its share; see [`rollout`]), and take the current set of local
 //!    models: both are `Arc`s, so a swap meanwhile never changes what a running request
 //!    sees, and a request never mixes two versions of anything;
@@ -12,7 +13,8 @@
 //! 4. call `handle` (see [`PipelineInstance`]), then translate traps into
 //!    [`PipelineError`]s that name the cause (deadline, memory cap, panic message) and
 //!    read back the model runs the guest made;
-//! 5. count the outcome against the version, and drop a canary that fails too often.
+//! 5. count the outcome against the version, and drop a canary that fails too often;
+//!    count it against the pipeline's quarantine too.
 //!
 //! Changing what is served (deploys, canaries, promotions, rollbacks, model swaps) lives
 //! in [`deploy`].
@@ -29,6 +31,7 @@ mod instance;
 mod load;
 mod local_host;
 mod log_host;
+pub mod quarantine;
 mod remote_host;
 pub mod rollout;
 mod signals_host;
@@ -52,6 +55,7 @@ pub use error::PipelineError;
 pub use instance::PipelineInstance;
 pub use load::{Load, LoadSnapshot};
 pub use local_host::ModelRunRecord;
+pub use quarantine::{Phase, QuarantineStatus};
 pub use remote_host::RemoteObserver;
 pub use rollout::{Live, Pipeline, Role};
 pub use version::{
@@ -175,6 +179,8 @@ pub struct Runtime {
     models_changing: std::sync::Mutex<deploy::ModelHistory>,
     /// Told of every automatic canary rollback (the server counts them).
     rollback_observer: std::sync::OnceLock<RollbackObserver>,
+    /// Told of every pipeline entering quarantine (the server counts them).
+    quarantine_observer: std::sync::OnceLock<QuarantineObserver>,
     tick: Duration,
     next_id: AtomicU64,
     _ticker: engine::EpochTicker,
@@ -214,6 +220,7 @@ impl Runtime {
             compiled: CompiledCache::default(),
             models_changing: std::sync::Mutex::new(deploy::ModelHistory::default()),
             rollback_observer: std::sync::OnceLock::new(),
+            quarantine_observer: std::sync::OnceLock::new(),
             tick,
             next_id: AtomicU64::new(0),
         })
@@ -287,6 +294,11 @@ impl Runtime {
         let _ = self.rollback_observer.set(observer);
     }
 
+    /// Sets the function told of every pipeline entering quarantine (once).
+    pub fn set_quarantine_observer(&self, observer: QuarantineObserver) {
+        let _ = self.quarantine_observer.set(observer);
+    }
+
     /// The serverless endpoints.
     pub fn remote(&self) -> &Arc<Remote> {
         &self.remote
@@ -348,7 +360,8 @@ impl Runtime {
     }
 
     /// Serves one request on pipeline `name` in a fresh sandbox and says which version
-    /// served it, whether it succeeded or not.
+    /// served it, whether it succeeded or not. A quarantined pipeline refuses it without
+    /// running anything, or lets it through as the probe once the cool-down is over.
     pub fn serve(&self, name: &str, request: &Request) -> Served {
         let pipeline = match self.pipeline(name) {
             Ok(p) => p,
@@ -359,12 +372,36 @@ impl Runtime {
                 };
             }
         };
+        let pass = match pipeline.quarantine.admit(Instant::now()) {
+            Ok(pass) => pass,
+            Err(refusal) => {
+                return Served {
+                    component: None,
+                    result: Err(refusal.into_error(name)),
+                };
+            }
+        };
+        if pass.is_probe() {
+            tracing::info!(
+                pipeline = name,
+                request_id = %request.id,
+                "quarantine cool-down over: letting one request through as a probe"
+            );
+        }
         let live = pipeline.live();
         let (version, role) = live.pick();
         let started = Instant::now();
         let served_by = ServedBy::new(&version, role);
         let result = self.run_version(&pipeline.config, &version, served_by.clone(), request);
         version.stats.record(result.is_ok(), started.elapsed());
+        if let Some(change) = pass.finish(quarantine::Verdict::of(&result), Instant::now()) {
+            change.log(name);
+            if let (quarantine::Transition::Entered { .. }, Some(observer)) =
+                (&change, self.quarantine_observer.get())
+            {
+                observer(name);
+            }
+        }
         if role == Role::Canary {
             self.judge_canary(&pipeline);
         }
@@ -378,7 +415,8 @@ impl Runtime {
     /// [`crate::shadow`]) with the live version whose sha256 is `digest`, or the stable
     /// version if that one is no longer live. It is not counted against the version: made-up
     /// traffic (and its failures, such as a spent budget) never shows in the version's
-    /// request counts or judges a canary.
+    /// request counts, judges a canary or counts towards a quarantine; a quarantined
+    /// pipeline refuses it.
     pub fn serve_uncounted(&self, name: &str, digest: &str, request: &Request) -> Served {
         let pipeline = match self.pipeline(name) {
             Ok(p) => p,
@@ -389,6 +427,12 @@ impl Runtime {
                 };
             }
         };
+        if let Some(refusal) = pipeline.quarantine.refusal(Instant::now()) {
+            return Served {
+                component: None,
+                result: Err(refusal.into_error(name)),
+            };
+        }
         let live = pipeline.live();
         let (version, role) = match &live.canary {
             Some(c) if c.version.digest() == digest => (c.version.clone(), Role::Canary),
@@ -516,6 +560,9 @@ pub struct Served {
 /// Called with the pipeline's name, the dropped canary's digest and the reason, after a
 /// canary is rolled back automatically.
 pub type RollbackObserver = Arc<dyn Fn(&str, &str, &str) + Send + Sync>;
+
+/// Called with the pipeline's name when it enters quarantine.
+pub type QuarantineObserver = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// The linker every pipeline is resolved against: the WASI it is granted (empty context,
 /// waits bounded by the request's deadline, no sockets) and our world.

@@ -38,6 +38,10 @@ pub struct RemoteCtx {
     pub calls: Vec<CallRecord>,
     /// Failed calls, in order.
     pub failures: Vec<FailedCall>,
+    /// Calls this request may still make (`limits.remote_calls`).
+    calls_left: u32,
+    /// Set when the guest asked for a call past its limit.
+    pub limit_hit: bool,
 }
 
 impl RemoteCtx {
@@ -53,7 +57,15 @@ impl RemoteCtx {
             resumed: None,
             calls: Vec::new(),
             failures: Vec::new(),
+            calls_left: u32::MAX,
+            limit_hit: false,
         }
+    }
+
+    /// Allows `calls` more serverless calls (a new request starts over).
+    pub fn set_call_limit(&mut self, calls: u32) {
+        self.calls_left = calls;
+        self.limit_hit = false;
     }
 
     /// After each serverless call the guest resumes only once it holds one of `slots`,
@@ -64,9 +76,20 @@ impl RemoteCtx {
         self.resume_slots = Some(slots);
     }
 
-    /// Gives the resume slot back before the request waits on the network again.
-    fn before_call(&mut self) {
+    /// Counts the call against the request's limit (refusing it past the limit), then
+    /// gives the resume slot back before the request waits on the network again.
+    fn before_call(&mut self) -> Result<(), remote::Error> {
+        if self.calls_left == 0 {
+            self.limit_hit = true;
+            return Err(remote::Error::Unavailable(
+                "this request has made as many serverless calls as its pipeline's \
+                 limits.remote_calls allows"
+                    .to_owned(),
+            ));
+        }
+        self.calls_left -= 1;
         self.resumed = None;
+        Ok(())
     }
 
     /// Takes a resume slot after a call, when resumption is bounded. The wait is capped
@@ -140,7 +163,7 @@ impl remote::Host for RemoteCtx {
             stop: params.stop,
             model: params.model,
         };
-        self.before_call();
+        self.before_call()?;
         let result = self
             .remote
             .chat(&endpoint, &request, &self.request_id, self.deadline);
@@ -157,7 +180,7 @@ impl remote::Host for RemoteCtx {
         endpoint: String,
         inputs: Vec<String>,
     ) -> Result<EmbeddingsResult, remote::Error> {
-        self.before_call();
+        self.before_call()?;
         let result = self.remote.embed(
             &endpoint,
             &inputs,
@@ -176,7 +199,7 @@ impl remote::Host for RemoteCtx {
         format: String,
         language: Option<String>,
     ) -> Result<TranscriptionResult, remote::Error> {
-        self.before_call();
+        self.before_call()?;
         let result = self.remote.transcribe(
             &endpoint,
             &audio,
@@ -190,7 +213,7 @@ impl remote::Host for RemoteCtx {
     }
 
     fn raw(&mut self, endpoint: String, body: String) -> Result<RawResult, remote::Error> {
-        self.before_call();
+        self.before_call()?;
         let result = self
             .remote
             .raw(&endpoint, &body, &self.request_id, self.deadline);

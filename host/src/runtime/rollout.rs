@@ -8,10 +8,13 @@
 //!
 //! Every change (deploy, canary, promote, rollback) builds a new `Live` and swaps it in
 //! with [`Pipeline::replace`]; the caller (`Runtime`) serialises changes per pipeline.
+//! A change also clears the pipeline's [`Quarantine`]: the failures were another
+//! version's.
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
+use super::quarantine::Quarantine;
 use super::version::{ComponentVersion, StatsSnapshot};
 use crate::config::{AutoRollback, PipelineConfig};
 
@@ -132,15 +135,18 @@ pub struct Pipeline {
     live: RwLock<Arc<Live>>,
     /// Held while a deploy, promote or rollback of this pipeline is under way.
     pub(super) changing: Mutex<()>,
+    /// Whether its requests run, or are refused while its component keeps failing.
+    pub quarantine: Quarantine,
 }
 
 impl Pipeline {
     /// A pipeline serving `live`.
     pub fn new(config: PipelineConfig, live: Live) -> Self {
         Self {
-            config,
             live: RwLock::new(Arc::new(live)),
             changing: Mutex::new(()),
+            quarantine: Quarantine::new(config.quarantine),
+            config,
         }
     }
 
@@ -152,13 +158,20 @@ impl Pipeline {
             .clone()
     }
 
-    /// Makes `live` the pipeline's live set; returns the one it replaced.
+    /// Makes `live` the pipeline's live set and clears its quarantine; returns the set
+    /// it replaced.
     pub fn replace(&self, live: Live) -> Arc<Live> {
+        let stable = live.stable.short().to_owned();
         let mut slot = self
             .live
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        std::mem::replace(&mut *slot, Arc::new(live))
+        let before = std::mem::replace(&mut *slot, Arc::new(live));
+        drop(slot);
+        if self.quarantine.clear() {
+            tracing::info!(pipeline = %self.config.name, stable = %stable, "pipeline left quarantine: its live versions changed");
+        }
+        before
     }
 
     /// The stable version now.

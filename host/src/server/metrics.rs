@@ -210,6 +210,8 @@ pub struct Metrics {
     egress: CounterFamily,
     deploys: CounterFamily,
     canary_rollbacks: CounterFamily,
+    quarantines: CounterFamily,
+    limit_hits: CounterFamily,
     shadows: CounterFamily,
     shadow_cost: CounterFamily,
 }
@@ -289,6 +291,14 @@ impl Metrics {
                 "hybrid_canary_rollbacks_total",
                 "Canaries dropped automatically for failing more often than the stable version, by pipeline.",
             ),
+            quarantines: CounterFamily::new(
+                "hybrid_quarantines_total",
+                "Times a pipeline was quarantined for consecutive failures of its component, by pipeline (see hybrid_pipeline_quarantined).",
+            ),
+            limit_hits: CounterFamily::new(
+                "hybrid_limit_hits_total",
+                "Requests ended for going past a per-request limit, by pipeline and limit (remote_calls, model_runs, response_bytes).",
+            ),
             shadows: CounterFamily::new(
                 "hybrid_shadow_total",
                 "Shadow evaluations of local answers against serverless ones, by pipeline, the local model and version that answered, and outcome (agree, disagree, error, skipped).",
@@ -330,6 +340,20 @@ impl Metrics {
                 ("kind", kind.into()),
                 ("outcome", outcome.into()),
             ],
+            1.0,
+        );
+    }
+
+    /// Records one pipeline entering quarantine.
+    pub fn quarantined(&self, pipeline: &str) {
+        self.quarantines
+            .add(vec![("pipeline", pipeline.into())], 1.0);
+    }
+
+    /// Records one request ended by a per-request limit (`limit` is its config name).
+    pub fn limit_hit(&self, pipeline: &str, limit: &str) {
+        self.limit_hits.add(
+            vec![("pipeline", pipeline.into()), ("limit", limit.into())],
             1.0,
         );
     }
@@ -446,6 +470,8 @@ impl Metrics {
         self.egress.encode(&mut out);
         self.deploys.encode(&mut out);
         self.canary_rollbacks.encode(&mut out);
+        self.quarantines.encode(&mut out);
+        self.limit_hits.encode(&mut out);
         self.shadows.encode(&mut out);
         self.shadow_cost.encode(&mut out);
         let mut last = "";
@@ -579,6 +605,23 @@ mod tests {
             ("1.0.1", 1, 1)
         );
         assert_eq!(counts[1].agreement(), None);
+    }
+
+    #[test]
+    fn counts_limit_hits_per_pipeline_and_limit() {
+        let m = Metrics::new();
+        m.limit_hit("echo", "remote_calls");
+        m.limit_hit("echo", "remote_calls");
+        m.limit_hit("echo", "response_bytes");
+        let text = m.encode(&[]);
+        assert!(
+            text.contains("hybrid_limit_hits_total{pipeline=\"echo\",limit=\"remote_calls\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hybrid_limit_hits_total{pipeline=\"echo\",limit=\"response_bytes\"} 1"),
+            "{text}"
+        );
     }
 
     #[test]

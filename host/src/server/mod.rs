@@ -119,11 +119,21 @@ impl AppState {
                     PipelineError::Rejected { kind, .. } => kind,
                     PipelineError::UnknownPipeline { .. } => "unknown-pipeline",
                     PipelineError::Overloaded { .. } => "busy",
+                    PipelineError::LimitExceeded { .. } => "limit",
+                    PipelineError::Quarantined { .. } => "quarantined",
                     _ => "failed",
                 };
                 self.metrics
                     .request(name, &component, "none", outcome, started.elapsed());
-                tracing::warn!(request_id = %request.id, pipeline = name, component = %component, status = error.status(), error = %error, "not served");
+                if let PipelineError::LimitExceeded { limit, .. } = &error {
+                    self.metrics.limit_hit(name, limit.name());
+                }
+                if matches!(error, PipelineError::Quarantined { .. }) {
+                    // Entering and leaving quarantine are logged; each refusal would flood.
+                    tracing::debug!(request_id = %request.id, pipeline = name, "refused: pipeline quarantined");
+                } else {
+                    tracing::warn!(request_id = %request.id, pipeline = name, component = %component, status = error.status(), error = %error, "not served");
+                }
                 Err(Refusal::Pipeline(error, served.component.map(|c| c.digest)))
             }
         }
@@ -222,6 +232,8 @@ fn router_with_metrics(runtime: Arc<Runtime>, config: &Config, metrics: Arc<Metr
         };
         observed.remote_call(pipeline, &sample);
     }));
+    let observed = metrics.clone();
+    runtime.set_quarantine_observer(Arc::new(move |pipeline| observed.quarantined(pipeline)));
     let observed = metrics.clone();
     let shadows = Shadows::new(
         runtime.clone(),

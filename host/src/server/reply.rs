@@ -107,12 +107,20 @@ impl ApiError {
             } => ("upstream_error", "upstream"),
             PipelineError::DeadlineExceeded { .. } => ("server_error", "deadline_exceeded"),
             PipelineError::MemoryExceeded { .. } => ("server_error", "memory_exceeded"),
+            PipelineError::LimitExceeded { .. } => ("server_error", "limit_exceeded"),
             PipelineError::Overloaded { .. } => ("overloaded", "overloaded"),
+            PipelineError::Quarantined { .. } => ("server_error", "pipeline_quarantined"),
             _ => ("server_error", "pipeline_failed"),
         };
         let mut e = Self::new(status, kind, error.to_string()).code(code);
-        if matches!(error, PipelineError::Overloaded { .. }) {
-            e.retry_after = Some(retry_after_s);
+        match error {
+            PipelineError::Overloaded { .. } => e.retry_after = Some(retry_after_s),
+            // Seconds left in the cool-down, so clients come back when a probe may run.
+            PipelineError::Quarantined {
+                retry_after_s: left,
+                ..
+            } => e.retry_after = Some(u32::try_from(*left).unwrap_or(u32::MAX)),
+            _ => {}
         }
         e
     }

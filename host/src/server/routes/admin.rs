@@ -4,7 +4,7 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /admin/status` | pipelines and models |
-//! | `GET /admin/pipelines`, `GET /admin/pipelines/{name}` | live versions, shares, counts (and, for one pipeline, shadow agreement per model version) |
+//! | `GET /admin/pipelines`, `GET /admin/pipelines/{name}` | live versions, shares, counts, quarantine (and, for one pipeline, shadow agreement per model version) |
 //! | `PUT /admin/pipelines/{name}/component[?canary=N]` | deploy a `.wasm` (body) |
 //! | `POST /admin/pipelines/{name}/promote` | the canary becomes the only version |
 //! | `POST /admin/pipelines/{name}/rollback` | drop the canary, or back to the previous version |

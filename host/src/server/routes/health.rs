@@ -1,6 +1,7 @@
 //! Operations routes: `/healthz` (the process is alive), `/readyz` (models loaded and
-//! components compiled: true once serving, since both happen before the port opens),
-//! `/metrics` (Prometheus text), and the JSON 404 for anything else.
+//! components compiled: true once serving, since both happen before the port opens; it
+//! lists quarantined pipelines), `/metrics` (Prometheus text), and the JSON 404 for
+//! anything else.
 
 use std::sync::Arc;
 
@@ -19,7 +20,11 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: what is loaded.
+/// `GET /readyz`: what is loaded, and which pipelines are quarantined.
+///
+/// A quarantined pipeline leaves the box ready (200, `"ready": true`): the other
+/// pipelines serve, and a quarantine ends through a probe, which is a client's request,
+/// so a load balancer that took the box out of rotation would keep it quarantined.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let models: Vec<_> = state
         .runtime
@@ -27,9 +32,26 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         .list()
         .map(|m| json!({"name": m.name, "version": m.version}))
         .collect();
-    axum::Json(
-        json!({"ready": true, "pipelines": state.runtime.pipeline_names(), "models": models}),
-    )
+    let now = std::time::Instant::now();
+    let names = state.runtime.pipeline_names();
+    let quarantined: Vec<_> = names
+        .iter()
+        .filter_map(|name| {
+            let q = state.runtime.pipeline(name).ok()?.quarantine.status(now);
+            q.is_quarantined().then(|| {
+                json!({
+                    "pipeline": name,
+                    "state": q.phase.name(),
+                    "reason": q.reason,
+                    "consecutive_failures": q.consecutive_failures,
+                    "retry_after_s": q.retry_after_s,
+                })
+            })
+        })
+        .collect();
+    axum::Json(json!({
+        "ready": true, "pipelines": names, "quarantined": quarantined, "models": models,
+    }))
     .into_response()
 }
 
@@ -103,6 +125,18 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
                     f64::from(share),
                 ));
             }
+        }
+    }
+    let now = std::time::Instant::now();
+    for name in state.runtime.pipeline_names() {
+        if let Ok(p) = state.runtime.pipeline(&name) {
+            let quarantined = p.quarantine.status(now).is_quarantined();
+            gauges.push(gauge(
+                "hybrid_pipeline_quarantined",
+                "1 while a pipeline is quarantined (its requests refused, or one probe running), else 0.",
+                vec![("pipeline", name)],
+                if quarantined { 1.0 } else { 0.0 },
+            ));
         }
     }
     for m in state.runtime.models().list() {
