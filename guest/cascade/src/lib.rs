@@ -18,11 +18,19 @@
 //! # Layout
 //!
 //! - [`pipeline`]: one request from body to answer, and its log line.
-//! - `imports` (wasm32 only): [`classify::host::Host`] over the generated bindings.
-//! - `component` (wasm32 only): the generated bindings and the exported `handle`.
+//! - [`Cascade`]: the component's export, through the guest SDK ([`hybrid_guest`]).
 
-#[cfg(target_arch = "wasm32")]
-mod component;
-#[cfg(target_arch = "wasm32")]
-mod imports;
 pub mod pipeline;
+
+use hybrid_guest::{Error, Host, Pipeline, Request, Response};
+
+/// The exported pipeline: [`pipeline::handle`].
+pub struct Cascade;
+
+impl Pipeline for Cascade {
+    fn handle(request: Request, host: &mut impl Host) -> Result<Response, Error> {
+        pipeline::handle(host, &request)
+    }
+}
+
+hybrid_guest::export_pipeline!(Cascade);

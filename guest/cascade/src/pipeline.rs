@@ -7,16 +7,15 @@
 //! or the error case; never the pixels, the text or the provider's messages.
 
 use classify::cascade;
-use classify::error::PipelineError;
-use classify::host::Host;
-use classify::metadata::Metadata;
 use classify::outcome::Outcome;
-use classify::request::{self, Request};
-use classify::response::{self, Answer};
+use classify::request;
+use classify::response;
 use classify::settings::{Route, Settings};
+use hybrid_guest::metadata::Metadata;
+use hybrid_guest::{Error, Host, Request, Response};
 
 /// Handles one request.
-pub fn handle(host: &mut impl Host, request: Request<'_>) -> Result<Answer, PipelineError> {
+pub fn handle(host: &mut impl Host, request: &Request) -> Result<Response, Error> {
     let result = serve(host, request);
     let note = match &result {
         Ok(outcome) => outcome.log_note(),
@@ -30,9 +29,9 @@ pub fn handle(host: &mut impl Host, request: Request<'_>) -> Result<Answer, Pipe
     result.map(|outcome| response::answer(&outcome))
 }
 
-fn serve(host: &mut impl Host, request: Request<'_>) -> Result<Outcome, PipelineError> {
-    let digit = request::parse(request.content_type, request.body)?;
-    let metadata = Metadata::new(request.metadata);
+fn serve(host: &mut impl Host, request: &Request) -> Result<Outcome, Error> {
+    let digit = request::parse(&request.content_type, &request.body)?;
+    let metadata = Metadata::of(request);
     let settings = Settings::from_metadata(&metadata)?;
     let route = Route::from_metadata(&metadata)?;
     cascade::run(host, &settings, route, &digit, digit.text.as_deref())
@@ -41,53 +40,29 @@ fn serve(host: &mut impl Host, request: Request<'_>) -> Result<Outcome, Pipeline
 #[cfg(test)]
 mod tests {
     use super::*;
-    use classify::fake::FakeHost;
-    use classify::host::RemoteError;
-
-    fn body(text: Option<&str>) -> Vec<u8> {
-        let mut v = serde_json::json!({"pixels": vec![3; 64]});
-        if let Some(text) = text {
-            v["text"] = text.into();
-        }
-        serde_json::to_vec(&v).expect("JSON")
-    }
+    use classify::fake::{self, FakeHost};
+    use hybrid_guest::remote::RemoteError;
 
     fn send(
         host: &mut FakeHost,
         body: &[u8],
         metadata: &[(&str, &str)],
-    ) -> Result<Answer, PipelineError> {
-        let metadata: Vec<(String, String)> = metadata
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        handle(
-            host,
-            Request {
-                id: "r1",
-                content_type: "application/json",
-                body,
-                metadata: &metadata,
-            },
-        )
-    }
-
-    fn json(answer: &Answer) -> serde_json::Value {
-        serde_json::from_slice(&answer.body).expect("JSON")
+    ) -> Result<Response, Error> {
+        handle(host, &fake::request(body, metadata))
     }
 
     #[test]
     fn a_sure_model_answers_locally() {
-        let mut host = FakeHost::confident(5, 0.97);
-        let a = send(&mut host, &body(None), &[]).expect("answered");
+        let mut host = fake::confident(5, 0.97);
+        let a = send(&mut host, &fake::body(None), &[]).expect("answered");
         assert_eq!(a.routing.route, "local");
         assert_eq!(a.routing.reason, "confidence 0.97 >= threshold 0.90");
         assert_eq!(
             (a.routing.model.as_str(), a.routing.model_version.as_str()),
             ("digits-v1", "1")
         );
-        assert_eq!(json(&a)["label"], "5");
-        assert!(host.calls.is_empty());
+        assert_eq!(fake::json_body(&a)["label"], "5");
+        assert!(host.chats.is_empty());
         assert_eq!(
             host.logs,
             ["cascade r1: 140 body bytes; answered by local; local confidence 0.970"]
@@ -96,10 +71,10 @@ mod tests {
 
     #[test]
     fn the_threshold_and_endpoint_come_from_settings_and_the_client() {
-        let mut host = FakeHost::confident(5, 0.97);
+        let mut host = fake::confident(5, 0.97);
         let a = send(
             &mut host,
-            &body(Some("scanned form")),
+            &fake::body(Some("scanned form")),
             &[
                 ("setting.threshold", "0.5"),
                 ("threshold", "0.99"),
@@ -116,12 +91,12 @@ mod tests {
             (a.routing.model.as_str(), a.routing.model_version.as_str()),
             ("sim-large", "")
         );
-        let v = json(&a);
+        let v = fake::json_body(&a);
         assert_eq!(
             (v["label"].as_str(), v["confidence"].is_null()),
             (Some("7"), true)
         );
-        assert!(host.calls[0].1[1].content == "Context: scanned form");
+        assert!(host.chats[0].messages[1].content == "Context: scanned form");
         assert!(
             host.logs[0].contains("answered by remote:strong (sim-large)")
                 && !host.logs[0].contains("scanned"),
@@ -132,30 +107,38 @@ mod tests {
 
     #[test]
     fn route_local_never_calls_and_route_remote_always_does() {
-        let mut host = FakeHost::confident(5, 0.2);
-        let a = send(&mut host, &body(None), &[("route", "local")]).expect("local");
+        let mut host = fake::confident(5, 0.2);
+        let a = send(&mut host, &fake::body(None), &[("route", "local")]).expect("local");
         assert_eq!(a.routing.route, "local");
-        assert!(host.calls.is_empty());
-        let mut host = FakeHost::confident(5, 0.99);
-        let a = send(&mut host, &body(None), &[("route", "remote")]).expect("remote");
+        assert!(host.chats.is_empty());
+        let mut host = fake::confident(5, 0.99);
+        let a = send(&mut host, &fake::body(None), &[("route", "remote")]).expect("remote");
         assert_eq!(a.routing.route, "remote:strong");
     }
 
     #[test]
     fn a_failed_escalation_answers_locally_or_fails_as_configured() {
-        let mut host = FakeHost::confident(5, 0.42);
-        host.chat_error = Some(RemoteError::Unavailable("circuit open".into()));
-        let a = send(&mut host, &body(None), &[]).expect("fallback");
+        let mut host = fake::confident(5, 0.42);
+        host.on_chat = fake::fail(RemoteError::Unavailable("circuit open".into()));
+        let a = send(&mut host, &fake::body(None), &[]).expect("fallback");
         assert_eq!(a.routing.route, "local");
         assert_eq!(
             a.routing.reason,
             "confidence 0.42 < threshold 0.90; escalation failed (unavailable: circuit open): \
              answered locally"
         );
-        assert_eq!(json(&a)["escalation_error"], "unavailable: circuit open");
-        let e = send(&mut host, &body(None), &[("setting.fallback", "error")]).expect_err("502");
+        assert_eq!(
+            fake::json_body(&a)["escalation_error"],
+            "unavailable: circuit open"
+        );
+        let e = send(
+            &mut host,
+            &fake::body(None),
+            &[("setting.fallback", "error")],
+        )
+        .expect_err("502");
         assert!(
-            matches!(&e, PipelineError::Upstream(m) if m.contains("\"strong\"")),
+            matches!(&e, Error::Upstream(m) if m.contains("\"strong\"")),
             "{e}"
         );
         assert!(
@@ -167,13 +150,14 @@ mod tests {
 
     #[test]
     fn bad_bodies_and_metadata_are_refused_before_the_model_runs() {
-        let mut host = FakeHost::confident(5, 0.42);
+        let mut host = fake::confident(5, 0.42);
         let e = send(&mut host, b"{\"pixels\": [1]}", &[]).expect_err("short");
-        assert!(matches!(&e, PipelineError::BadRequest(m) if m.contains("has 1 values")));
-        let e = send(&mut host, &body(None), &[("route", "cloud")]).expect_err("route");
-        assert!(matches!(&e, PipelineError::BadRequest(m) if m.contains("\"route\"")));
-        let e = send(&mut host, &body(None), &[("threshold", "-0.1")]).expect_err("threshold");
-        assert!(matches!(&e, PipelineError::BadRequest(m) if m.contains("\"threshold\"")));
-        assert!(host.runs.is_empty() && host.calls.is_empty());
+        assert!(matches!(&e, Error::BadRequest(m) if m.contains("has 1 values")));
+        let e = send(&mut host, &fake::body(None), &[("route", "cloud")]).expect_err("route");
+        assert!(matches!(&e, Error::BadRequest(m) if m.contains("\"route\"")));
+        let e =
+            send(&mut host, &fake::body(None), &[("threshold", "-0.1")]).expect_err("threshold");
+        assert!(matches!(&e, Error::BadRequest(m) if m.contains("\"threshold\"")));
+        assert!(host.runs.is_empty() && host.chats.is_empty());
     }
 }

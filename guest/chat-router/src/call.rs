@@ -8,13 +8,14 @@
 //! host's credentials (401/403, the operator's problem: 500, as is an endpoint missing
 //! from the config); everything else is the upstream failing (502).
 
-use crate::error::RouterError;
-use crate::imports::{ChatParams, ChatResult, Imports, RemoteError};
+use hybrid_guest::remote::{ChatParams, ChatResult, RemoteError};
+use hybrid_guest::{Error, Host};
+
 use crate::request::ChatRequest;
 
 /// Calls `endpoint` with `request`, sending its `model` as the override if `pass_model`.
 pub fn chat(
-    imports: &mut impl Imports,
+    host: &mut impl Host,
     endpoint: &str,
     request: &ChatRequest,
     pass_model: bool,
@@ -26,42 +27,40 @@ pub fn chat(
         stop: request.stop.clone(),
         model: pass_model.then(|| request.model.clone()),
     };
-    imports.chat(endpoint, request.messages.clone(), params)
+    host.chat(endpoint, &request.messages, &params)
 }
 
 /// The pipeline error for a failed call to `endpoint`.
-pub fn to_router_error(endpoint: &str, error: RemoteError) -> RouterError {
+pub fn to_error(endpoint: &str, error: RemoteError) -> Error {
     match error {
         RemoteError::RateLimited(Some(ms)) => {
-            RouterError::upstream(format!("rate limited by the provider; retry after {ms} ms"))
+            Error::upstream(format!("rate limited by the provider; retry after {ms} ms"))
         }
         RemoteError::RateLimited(None) => {
-            RouterError::upstream("rate limited by the provider; retry later")
+            Error::upstream("rate limited by the provider; retry later")
         }
         RemoteError::Rejected {
             status: status @ (401 | 403),
             message,
-        } => RouterError::internal(format!(
+        } => Error::internal(format!(
             "serverless endpoint {endpoint:?} refused this host's credentials (HTTP {status}): \
              {message}; the operator must fix the endpoint's API key"
         )),
-        RemoteError::Rejected { status, message } => RouterError::bad_request(format!(
+        RemoteError::Rejected { status, message } => Error::bad_request(format!(
             "the provider rejected the request (HTTP {status}): {message}"
         )),
-        RemoteError::NotFound(message) => RouterError::internal(format!(
+        RemoteError::NotFound(message) => Error::internal(format!(
             "serverless endpoint {endpoint:?} is misconfigured on this host: {message}"
         )),
-        other => {
-            RouterError::upstream(format!("serverless endpoint {endpoint:?} failed ({other})"))
-        }
+        other => Error::upstream(format!("serverless endpoint {endpoint:?} failed ({other})")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imports::Message;
-    use crate::imports::fake::FakeHost;
+    use crate::fake;
+    use hybrid_guest::remote::Message;
 
     fn request() -> ChatRequest {
         ChatRequest {
@@ -79,10 +78,14 @@ mod tests {
 
     #[test]
     fn passes_the_parameters_and_the_model_only_when_asked() {
-        let mut host = FakeHost::default();
+        let mut host = fake::host();
         chat(&mut host, "chat", &request(), false).expect("ok");
         chat(&mut host, "chat", &request(), true).expect("ok");
-        let (endpoint, messages, params) = &host.calls[0];
+        let fake::ChatCall {
+            endpoint,
+            messages,
+            params,
+        } = &host.chats[0];
         assert_eq!((endpoint.as_str(), messages.len()), ("chat", 1));
         assert_eq!(
             params,
@@ -94,7 +97,7 @@ mod tests {
                 model: None,
             }
         );
-        assert_eq!(host.calls[1].2.model.as_deref(), Some("alias"));
+        assert_eq!(host.chats[1].params.model.as_deref(), Some("alias"));
     }
 
     #[test]
@@ -152,7 +155,7 @@ mod tests {
             ),
         ];
         for (error, expected) in cases {
-            assert_eq!(to_router_error("chat", error).to_string(), expected);
+            assert_eq!(to_error("chat", error).to_string(), expected);
         }
     }
 }

@@ -32,18 +32,28 @@
 //! - [`policy`]: endpoint health and spend to a decision and its reason.
 //! - [`call`]: the `remote.chat` call and the meaning of each of its failures.
 //! - [`response`]: the OpenAI response JSON.
-//! - [`imports`]: the host interface as plain Rust, so all of the above runs natively in
-//!   unit tests with a fake host.
-//! - [`error`]: the failure cases, one per WIT `error` case.
-//! - `component` (wasm32 only): the generated bindings and the glue to them.
+//! - [`ChatRouter`]: the component's export, through the guest SDK ([`hybrid_guest`]),
+//!   whose host trait lets all of the above run natively in unit tests with a fake host
+//!   (`fake`, the chat scenario on the SDK's scriptable host).
 
 pub mod call;
-#[cfg(target_arch = "wasm32")]
-mod component;
-pub mod error;
-pub mod imports;
+#[cfg(test)]
+mod fake;
 pub mod metadata;
 pub mod policy;
 pub mod request;
 pub mod response;
 pub mod router;
+
+use hybrid_guest::{Error, Host, Pipeline, Request, Response};
+
+/// The exported pipeline: [`router::handle`].
+pub struct ChatRouter;
+
+impl Pipeline for ChatRouter {
+    fn handle(request: Request, host: &mut impl Host) -> Result<Response, Error> {
+        router::handle(host, &request)
+    }
+}
+
+hybrid_guest::export_pipeline!(ChatRouter);

@@ -4,7 +4,8 @@
 //! `model` to the provider instead of the endpoint's configured model id). A key given
 //! twice takes its last value; other keys are ignored.
 
-use crate::error::RouterError;
+use hybrid_guest::Error;
+use hybrid_guest::metadata::Metadata;
 
 /// The endpoint used unless metadata `endpoint` names another.
 pub const DEFAULT_ENDPOINT: &str = "chat";
@@ -19,30 +20,24 @@ pub struct Options {
 }
 
 /// Reads the options from `metadata`.
-pub fn parse(metadata: &[(String, String)]) -> Result<Options, RouterError> {
-    let last = |key: &str| {
-        metadata
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.trim())
-    };
-    let endpoint = match last("endpoint") {
+pub fn parse(metadata: &[(String, String)]) -> Result<Options, Error> {
+    let metadata = Metadata::new(metadata);
+    let endpoint = match metadata.get("endpoint") {
         None => DEFAULT_ENDPOINT.to_owned(),
         Some("") => {
-            return Err(RouterError::bad_request(
+            return Err(Error::bad_request(
                 "x-hybrid-endpoint is empty: name a configured chat endpoint, or leave the \
                  header out to use \"chat\"",
             ));
         }
         Some(name) => name.to_owned(),
     };
-    let pass_model = match last("pass_model") {
+    let pass_model = match metadata.get("pass_model") {
         None => false,
         Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => true,
         Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => false,
         Some(v) => {
-            return Err(RouterError::bad_request(format!(
+            return Err(Error::bad_request(format!(
                 "x-hybrid-pass-model must be true or false, got {v:?}"
             )));
         }
@@ -95,8 +90,8 @@ mod tests {
     #[test]
     fn rejects_empty_endpoints_and_unclear_flags() {
         let empty = parse(&meta(&[("endpoint", " ")])).expect_err("empty");
-        assert!(matches!(&empty, RouterError::BadRequest(m) if m.contains("x-hybrid-endpoint")));
+        assert!(matches!(&empty, Error::BadRequest(m) if m.contains("x-hybrid-endpoint")));
         let flag = parse(&meta(&[("pass_model", "maybe")])).expect_err("unclear");
-        assert!(matches!(&flag, RouterError::BadRequest(m) if m.contains("\"maybe\"")));
+        assert!(matches!(&flag, Error::BadRequest(m) if m.contains("\"maybe\"")));
     }
 }

@@ -8,8 +8,8 @@
 //! the signals do not know is called anyway, so the host's `not-found` names the problem.
 //! The reason recorded says which endpoint and in what health.
 
-use crate::error::RouterError;
-use crate::imports::{Circuit, EndpointHealth, Imports, WindowSpend};
+use hybrid_guest::signals::{CircuitState, EndpointHealth};
+use hybrid_guest::{Error, Host};
 
 /// Error rate from which a closed circuit's endpoint is reported `degraded`.
 const DEGRADED_ERROR_RATE: f32 = 0.1;
@@ -25,27 +25,24 @@ pub enum Refusal {
 
 /// Decides whether to call `endpoint` now: `Ok(reason)` for the routing record, or the
 /// refusal and the error to answer with.
-pub fn decide(
-    imports: &mut impl Imports,
-    endpoint: &str,
-) -> Result<String, (Refusal, RouterError)> {
-    let health = imports.endpoints().into_iter().find(|h| h.name == endpoint);
+pub fn decide(host: &mut impl Host, endpoint: &str) -> Result<String, (Refusal, Error)> {
+    let health = host.endpoints().into_iter().find(|h| h.name == endpoint);
     if let Some(h) = &health
-        && h.circuit == Circuit::Open
+        && h.circuit == CircuitState::Open
     {
         return Err((
             Refusal::CircuitOpen,
-            RouterError::upstream(format!(
+            Error::upstream(format!(
                 "serverless endpoint {endpoint:?} is unavailable (circuit open after repeated \
                  failures); try again later"
             )),
         ));
     }
-    if let Some(w) = imports.spend().into_iter().find(spent) {
+    if let Some(w) = host.spend().into_iter().find(|w| w.is_spent()) {
         let usd = |micro: u64| micro as f64 / 1e6;
         return Err((
             Refusal::BudgetSpent(w.window.clone()),
-            RouterError::upstream(format!(
+            Error::upstream(format!(
                 "the per-{} serverless spend budget of ${:.6} is spent (${:.6} so far); try \
                  again when the window rolls over",
                 w.window,
@@ -60,10 +57,6 @@ pub fn decide(
     ))
 }
 
-fn spent(w: &WindowSpend) -> bool {
-    w.budget_micro_usd.is_some_and(|b| w.spent_micro_usd >= b)
-}
-
 /// E.g. `endpoint chat healthy (error rate 0%)`.
 fn health_words(endpoint: &str, health: Option<&EndpointHealth>) -> String {
     let Some(h) = health else {
@@ -71,7 +64,7 @@ fn health_words(endpoint: &str, health: Option<&EndpointHealth>) -> String {
     };
     let rate = h.error_rate * 100.0;
     match h.circuit {
-        Circuit::HalfOpen => {
+        CircuitState::HalfOpen => {
             format!("endpoint {endpoint} recovering (circuit half-open, error rate {rate:.0}%)")
         }
         _ if h.error_rate >= DEGRADED_ERROR_RATE => {
@@ -84,10 +77,10 @@ fn health_words(endpoint: &str, health: Option<&EndpointHealth>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imports::fake::FakeHost;
+    use crate::fake::{self, FakeHost};
 
-    fn host_with(circuit: Circuit, error_rate: f32) -> FakeHost {
-        let mut host = FakeHost::default();
+    fn host_with(circuit: CircuitState, error_rate: f32) -> FakeHost {
+        let mut host = fake::host();
         host.endpoints[0].circuit = circuit;
         host.endpoints[0].error_rate = error_rate;
         host
@@ -95,17 +88,17 @@ mod tests {
 
     #[test]
     fn a_healthy_endpoint_is_called_and_the_reason_says_so() {
-        let mut host = FakeHost::default();
+        let mut host = fake::host();
         assert_eq!(
             decide(&mut host, "chat"),
             Ok("no local chat model; endpoint chat healthy (error rate 0%)".into())
         );
         assert_eq!(
-            decide(&mut host_with(Circuit::Closed, 0.25), "chat"),
+            decide(&mut host_with(CircuitState::Closed, 0.25), "chat"),
             Ok("no local chat model; endpoint chat degraded (error rate 25%)".into())
         );
         assert_eq!(
-            decide(&mut host_with(Circuit::HalfOpen, 1.0), "chat"),
+            decide(&mut host_with(CircuitState::HalfOpen, 1.0), "chat"),
             Ok("no local chat model; endpoint chat recovering (circuit half-open, error rate 100%)"
                 .into())
         );
@@ -118,11 +111,11 @@ mod tests {
     #[test]
     fn an_open_circuit_fails_fast() {
         let (refusal, error) =
-            decide(&mut host_with(Circuit::Open, 1.0), "chat").expect_err("open");
+            decide(&mut host_with(CircuitState::Open, 1.0), "chat").expect_err("open");
         assert_eq!(refusal, Refusal::CircuitOpen);
         assert_eq!(
             error,
-            RouterError::Upstream(
+            Error::Upstream(
                 "serverless endpoint \"chat\" is unavailable (circuit open after repeated \
                  failures); try again later"
                     .into()
@@ -132,7 +125,7 @@ mod tests {
 
     #[test]
     fn a_spent_budget_window_is_named() {
-        let mut host = FakeHost::default();
+        let mut host = fake::host();
         host.spend[0].budget_micro_usd = Some(10_000);
         host.spend[0].spent_micro_usd = 9_999;
         assert!(decide(&mut host, "chat").is_ok(), "not yet spent");

@@ -10,10 +10,10 @@
 //! content parts are `unsupported`. Error messages name the field as OpenAI's do
 //! (`'messages[2].role'`), so a client user can find the mistake.
 
+use hybrid_guest::Error;
+use hybrid_guest::remote::Message;
+use hybrid_guest::request::declares_json;
 use serde_json::{Map, Value};
-
-use crate::error::RouterError;
-use crate::imports::Message;
 
 /// The most `stop` sequences a request may carry (OpenAI's limit).
 pub const MAX_STOP: usize = 4;
@@ -49,33 +49,30 @@ impl ChatRequest {
 }
 
 /// Checks the content type and parses `body`.
-pub fn parse(content_type: &str, body: &[u8]) -> Result<ChatRequest, RouterError> {
-    let mime = content_type.split(';').next().unwrap_or("").trim();
-    if !(mime.is_empty() || mime.eq_ignore_ascii_case("application/json")) {
-        return Err(RouterError::unsupported(format!(
+pub fn parse(content_type: &str, body: &[u8]) -> Result<ChatRequest, Error> {
+    if !declares_json(content_type) {
+        return Err(Error::unsupported(format!(
             "content type {content_type:?} is not supported: send the request as application/json"
         )));
     }
     let json: Value = serde_json::from_slice(body).map_err(|e| {
-        RouterError::bad_request(format!(
+        Error::bad_request(format!(
             "the request body is not valid JSON ({e}); send an OpenAI chat-completions request"
         ))
     })?;
     let Value::Object(fields) = json else {
-        return Err(RouterError::bad_request(
-            "the request body must be a JSON object",
-        ));
+        return Err(Error::bad_request("the request body must be a JSON object"));
     };
 
     let model = match fields.get("model") {
         None | Some(Value::Null) => {
-            return Err(RouterError::bad_request(
+            return Err(Error::bad_request(
                 "you must provide a model parameter ('model' is required)",
             ));
         }
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
         Some(_) => {
-            return Err(RouterError::bad_request(
+            return Err(Error::bad_request(
                 "invalid value for 'model': expected a non-empty string",
             ));
         }
@@ -84,7 +81,7 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<ChatRequest, RouterError
     check_n(fields.get("n"))?;
     for tools in ["tools", "functions"] {
         if matches!(fields.get(tools), Some(Value::Array(a)) if !a.is_empty()) {
-            return Err(RouterError::unsupported(format!(
+            return Err(Error::unsupported(format!(
                 "'{tools}' is not supported: this endpoint does not do tool or function calling"
             )));
         }
@@ -103,20 +100,20 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<ChatRequest, RouterError
     })
 }
 
-fn messages(value: Option<&Value>) -> Result<Vec<Message>, RouterError> {
+fn messages(value: Option<&Value>) -> Result<Vec<Message>, Error> {
     let items = match value {
         None | Some(Value::Null) => {
-            return Err(RouterError::bad_request("'messages' is required"));
+            return Err(Error::bad_request("'messages' is required"));
         }
         Some(Value::Array(items)) => items,
         Some(_) => {
-            return Err(RouterError::bad_request(
+            return Err(Error::bad_request(
                 "invalid type for 'messages': expected an array of messages",
             ));
         }
     };
     if items.is_empty() {
-        return Err(RouterError::bad_request(
+        return Err(Error::bad_request(
             "'messages' must contain at least one message",
         ));
     }
@@ -127,9 +124,9 @@ fn messages(value: Option<&Value>) -> Result<Vec<Message>, RouterError> {
         .collect()
 }
 
-fn message(i: usize, value: &Value) -> Result<Message, RouterError> {
+fn message(i: usize, value: &Value) -> Result<Message, Error> {
     let Value::Object(fields) = value else {
-        return Err(RouterError::bad_request(format!(
+        return Err(Error::bad_request(format!(
             "invalid type for 'messages[{i}]': expected an object with 'role' and 'content'"
         )));
     };
@@ -137,13 +134,13 @@ fn message(i: usize, value: &Value) -> Result<Message, RouterError> {
         Some("developer") => "system",
         Some(role) if ROLES.contains(&role) => role,
         Some(role) => {
-            return Err(RouterError::bad_request(format!(
+            return Err(Error::bad_request(format!(
                 "invalid value for 'messages[{i}].role': {role:?}; expected one of system, \
                  user, assistant, tool"
             )));
         }
         None => {
-            return Err(RouterError::bad_request(format!(
+            return Err(Error::bad_request(format!(
                 "'messages[{i}].role' is required and must be a string"
             )));
         }
@@ -152,7 +149,7 @@ fn message(i: usize, value: &Value) -> Result<Message, RouterError> {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(parts)) => text_parts(i, parts)?,
         _ => {
-            return Err(RouterError::bad_request(format!(
+            return Err(Error::bad_request(format!(
                 "invalid type for 'messages[{i}].content': expected a string or an array of \
                  text parts"
             )));
@@ -165,7 +162,7 @@ fn message(i: usize, value: &Value) -> Result<Message, RouterError> {
 }
 
 /// The text of an array of content parts, joined with newlines.
-fn text_parts(i: usize, parts: &[Value]) -> Result<String, RouterError> {
+fn text_parts(i: usize, parts: &[Value]) -> Result<String, Error> {
     let texts = parts
         .iter()
         .enumerate()
@@ -173,12 +170,12 @@ fn text_parts(i: usize, parts: &[Value]) -> Result<String, RouterError> {
             let path = format!("'messages[{i}].content[{j}]'");
             match part.get("type").and_then(Value::as_str) {
                 Some("text") => part.get("text").and_then(Value::as_str).ok_or_else(|| {
-                    RouterError::bad_request(format!("{path}.text is required: a string"))
+                    Error::bad_request(format!("{path}.text is required: a string"))
                 }),
-                Some(other) => Err(RouterError::unsupported(format!(
+                Some(other) => Err(Error::unsupported(format!(
                     "{path} is a {other:?} part; only text parts are supported"
                 ))),
-                None => Err(RouterError::bad_request(format!(
+                None => Err(Error::bad_request(format!(
                     "{path} must be an object with \"type\": \"text\" and a \"text\" string"
                 ))),
             }
@@ -188,16 +185,16 @@ fn text_parts(i: usize, parts: &[Value]) -> Result<String, RouterError> {
 }
 
 /// `n` may be absent, null or 1.
-fn check_n(value: Option<&Value>) -> Result<(), RouterError> {
+fn check_n(value: Option<&Value>) -> Result<(), Error> {
     match value {
         None | Some(Value::Null) => Ok(()),
         Some(v) => match v.as_u64() {
             Some(1) => Ok(()),
-            Some(n) if n > 1 => Err(RouterError::unsupported(format!(
+            Some(n) if n > 1 => Err(Error::unsupported(format!(
                 "'n' = {n} is not supported: this endpoint returns one choice per request; \
                  send n = 1 or send {n} requests"
             ))),
-            _ => Err(RouterError::bad_request(format!(
+            _ => Err(Error::bad_request(format!(
                 "invalid value for 'n': {v}; expected a positive integer"
             ))),
         },
@@ -205,7 +202,7 @@ fn check_n(value: Option<&Value>) -> Result<(), RouterError> {
 }
 
 /// Field `name` as an integer from 1 to `u32::MAX`, or `None` when absent or null.
-fn positive_int(fields: &Map<String, Value>, name: &str) -> Result<Option<u32>, RouterError> {
+fn positive_int(fields: &Map<String, Value>, name: &str) -> Result<Option<u32>, Error> {
     match fields.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v
@@ -214,7 +211,7 @@ fn positive_int(fields: &Map<String, Value>, name: &str) -> Result<Option<u32>, 
             .and_then(|n| u32::try_from(n).ok())
             .map(Some)
             .ok_or_else(|| {
-                RouterError::bad_request(format!(
+                Error::bad_request(format!(
                     "invalid value for '{name}': {v}; expected a positive integer"
                 ))
             }),
@@ -222,16 +219,12 @@ fn positive_int(fields: &Map<String, Value>, name: &str) -> Result<Option<u32>, 
 }
 
 /// Field `name` as a number from 0 to `max`, or `None` when absent or null.
-fn number_in(
-    fields: &Map<String, Value>,
-    name: &str,
-    max: f64,
-) -> Result<Option<f32>, RouterError> {
+fn number_in(fields: &Map<String, Value>, name: &str, max: f64) -> Result<Option<f32>, Error> {
     match fields.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_f64() {
             Some(x) if (0.0..=max).contains(&x) => Ok(Some(x as f32)),
-            _ => Err(RouterError::bad_request(format!(
+            _ => Err(Error::bad_request(format!(
                 "invalid value for '{name}': {v}; expected a number from 0 to {max}"
             ))),
         },
@@ -239,9 +232,9 @@ fn number_in(
 }
 
 /// `stop`: a string or a list of at most [`MAX_STOP`] strings.
-fn stop(value: Option<&Value>) -> Result<Vec<String>, RouterError> {
+fn stop(value: Option<&Value>) -> Result<Vec<String>, Error> {
     let invalid = || {
-        RouterError::bad_request(format!(
+        Error::bad_request(format!(
             "invalid value for 'stop': expected a string or a list of up to {MAX_STOP} strings"
         ))
     };
@@ -264,13 +257,13 @@ mod tests {
         parse("application/json", body.as_bytes()).expect("valid")
     }
 
-    fn err(body: &str) -> RouterError {
+    fn err(body: &str) -> Error {
         parse("application/json", body.as_bytes()).expect_err("invalid")
     }
 
     fn bad(body: &str) -> String {
         match err(body) {
-            RouterError::BadRequest(m) => m,
+            Error::BadRequest(m) => m,
             other => panic!("expected bad-request, got {other}"),
         }
     }
@@ -382,7 +375,7 @@ mod tests {
     #[test]
     fn refuses_what_the_remote_call_cannot_carry() {
         let unsupported = |json: &str| match err(&format!(r#"{{"model": "m", {HI}, {json}}}"#)) {
-            RouterError::Unsupported(m) => m,
+            Error::Unsupported(m) => m,
             other => panic!("expected unsupported, got {other}"),
         };
         assert!(unsupported(r#""n": 2"#).contains("'n' = 2"));
@@ -392,10 +385,10 @@ mod tests {
             r#"{"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}"#,
         );
         assert!(
-            matches!(&image, RouterError::Unsupported(m) if m.contains("\"image_url\" part")),
+            matches!(&image, Error::Unsupported(m) if m.contains("\"image_url\" part")),
             "{image}"
         );
         let wav = parse("audio/wav", b"{}").expect_err("wav");
-        assert!(matches!(wav, RouterError::Unsupported(_)));
+        assert!(matches!(wav, Error::Unsupported(_)));
     }
 }

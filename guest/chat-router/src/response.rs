@@ -10,9 +10,8 @@
 //! our addition, which OpenAI clients ignore: route, provider model, cost, attempts and
 //! latency of the call. Usage is what the provider billed, from the call record.
 
+use hybrid_guest::remote::ChatResult;
 use serde::Serialize;
-
-use crate::imports::ChatResult;
 
 #[derive(Debug, Serialize)]
 struct Body<'a> {
@@ -72,9 +71,9 @@ pub fn body(request_id: &str, model: &str, route: &str, result: &ChatResult) -> 
             finish_reason: &result.finish_reason,
         }],
         usage: Usage {
-            prompt_tokens: call.input_tokens,
-            completion_tokens: call.output_tokens,
-            total_tokens: u64::from(call.input_tokens) + u64::from(call.output_tokens),
+            prompt_tokens: call.usage.input_tokens,
+            completion_tokens: call.usage.output_tokens,
+            total_tokens: u64::from(call.usage.input_tokens) + u64::from(call.usage.output_tokens),
         },
         hybrid: Hybrid {
             route,
@@ -91,7 +90,7 @@ pub fn body(request_id: &str, model: &str, route: &str, result: &ChatResult) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imports::CallRecord;
+    use hybrid_guest::remote::{CallRecord, Usage};
 
     #[test]
     fn has_openais_shape_plus_the_hybrid_block() {
@@ -101,11 +100,15 @@ mod tests {
             call: CallRecord {
                 endpoint: "chat".into(),
                 model: "llama3.3-70b-instruct".into(),
-                input_tokens: 10,
-                output_tokens: 3,
+                usage: Usage {
+                    input_tokens: 10,
+                    output_tokens: 3,
+                    audio_seconds: 0.0,
+                },
                 cost_micro_usd: 1_250,
                 latency_ms: 87,
                 attempts: 2,
+                ..CallRecord::default()
             },
         };
         let body = body("req-7", "gpt-4o-mini", "remote:chat", &result);

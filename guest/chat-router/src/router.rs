@@ -7,9 +7,10 @@
 //! call's accounting, or the stage that refused it and the error case; never message
 //! content, and never the provider's error text (it may quote the request).
 
+use hybrid_guest::response::{JSON, remote_route};
+use hybrid_guest::{Error, Host, Request, Response, Routing};
+
 use crate::call;
-use crate::error::RouterError;
-use crate::imports::Imports;
 use crate::metadata;
 use crate::policy::{self, Refusal};
 use crate::request;
@@ -18,68 +19,44 @@ use crate::response;
 /// Characters per token in the rough input-size estimate logged (OpenAI's rule of thumb).
 const CHARS_PER_TOKEN: usize = 4;
 
-/// The parts of a WIT `messages.request` the router reads.
-#[derive(Debug, Clone, Copy)]
-pub struct Request<'a> {
-    /// Request id, for the response id and the log line.
-    pub id: &'a str,
-    /// Declared MIME type of the body.
-    pub content_type: &'a str,
-    /// The OpenAI chat-completions JSON.
-    pub body: &'a [u8],
-    /// `x-hybrid-*` headers without the prefix.
-    pub metadata: &'a [(String, String)],
-}
-
-/// A successful answer: the JSON body and the routing record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    /// The OpenAI response (content type `application/json`).
-    pub body: Vec<u8>,
-    /// `remote:<endpoint>`.
-    pub route: String,
-    /// Why that route, e.g. `no local chat model; endpoint chat healthy (error rate 0%)`.
-    pub reason: String,
-    /// The model the provider reported.
-    pub model: String,
-}
-
-/// Handles one request.
-pub fn handle(imports: &mut impl Imports, request: Request<'_>) -> Result<Answer, RouterError> {
+/// Handles one request: the OpenAI response (`application/json`) and the routing record,
+/// `remote:<endpoint>` with the endpoint's health as the reason (e.g. `no local chat
+/// model; endpoint chat healthy (error rate 0%)`) and the model the provider reported.
+pub fn handle(host: &mut impl Host, request: &Request) -> Result<Response, Error> {
     let mut sizes = format!("{} body bytes", request.body.len());
-    let result = route(imports, request, &mut sizes);
+    let result = route(host, request, &mut sizes);
     let outcome = match &result {
         Ok((_, note)) | Err((_, note)) => note,
     };
-    imports.log_info(&format!("chat-router {}: {sizes}; {outcome}", request.id));
+    host.log_info(&format!("chat-router {}: {sizes}; {outcome}", request.id));
     result.map(|(answer, _)| answer).map_err(|(error, _)| error)
 }
 
 /// The steps; each result carries the log line's outcome note. `sizes` grows as the
 /// request is understood.
 fn route(
-    imports: &mut impl Imports,
-    request: Request<'_>,
+    host: &mut impl Host,
+    request: &Request,
     sizes: &mut String,
-) -> Result<(Answer, String), (RouterError, String)> {
+) -> Result<(Response, String), (Error, String)> {
     let refused = |stage: &str| {
         let stage = stage.to_owned();
-        move |e: RouterError| {
+        move |e: Error| {
             let note = format!("refused: {stage} ({})", e.case());
             (e, note)
         }
     };
     let chat =
-        request::parse(request.content_type, request.body).map_err(refused("invalid request"))?;
+        request::parse(&request.content_type, &request.body).map_err(refused("invalid request"))?;
     let chars = chat.content_chars();
     sizes.push_str(&format!(
         ", {} messages, {chars} chars (~{} input tokens)",
         chat.messages.len(),
         chars.div_ceil(CHARS_PER_TOKEN)
     ));
-    let options = metadata::parse(request.metadata).map_err(refused("invalid metadata"))?;
+    let options = metadata::parse(&request.metadata).map_err(refused("invalid metadata"))?;
     let endpoint = options.endpoint.as_str();
-    let reason = policy::decide(imports, endpoint).map_err(|(refusal, e)| {
+    let reason = policy::decide(host, endpoint).map_err(|(refusal, e)| {
         let why = match refusal {
             Refusal::CircuitOpen => format!("circuit of {endpoint} open"),
             Refusal::BudgetSpent(window) => format!("per-{window} budget spent"),
@@ -87,75 +64,59 @@ fn route(
         let note = format!("not called: {why} ({})", e.case());
         (e, note)
     })?;
-    let route = format!("remote:{endpoint}");
-    let result = call::chat(imports, endpoint, &chat, options.pass_model).map_err(|e| {
+    let route = remote_route(endpoint);
+    let result = call::chat(host, endpoint, &chat, options.pass_model).map_err(|e| {
         let case = e.case();
-        let mapped = call::to_router_error(endpoint, e);
+        let mapped = call::to_error(endpoint, e);
         let note = format!("{route} failed: {case} ({})", mapped.case());
         (mapped, note)
     })?;
-    let body = response::body(request.id, &chat.model, &route, &result);
+    let body = response::body(&request.id, &chat.model, &route, &result);
     let c = &result.call;
     let note = format!(
         "{route} ({}): {} attempts, {} ms, {} + {} tokens, {} micro-USD, {} response bytes",
         c.model,
         c.attempts,
         c.latency_ms,
-        c.input_tokens,
-        c.output_tokens,
+        c.usage.input_tokens,
+        c.usage.output_tokens,
         c.cost_micro_usd,
         body.len()
     );
-    Ok((
-        Answer {
-            body,
-            route,
-            reason,
-            model: result.call.model,
-        },
-        note,
-    ))
+    let routing = Routing::remote(endpoint, reason, &result.call.model);
+    Ok((Response::new(JSON, body, routing), note))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imports::fake::FakeHost;
-    use crate::imports::{Circuit, RemoteError};
+    use crate::fake::{self, FakeHost};
+    use hybrid_guest::remote::RemoteError;
+    use hybrid_guest::signals::CircuitState;
 
     const BODY: &str = r#"{"model": "house-llm", "temperature": 0.3,
         "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "secret plans"}]}"#;
 
-    fn call(
-        host: &mut FakeHost,
-        body: &str,
-        metadata: &[(&str, &str)],
-    ) -> Result<Answer, RouterError> {
-        let metadata: Vec<(String, String)> = metadata
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        handle(
-            host,
-            Request {
-                id: "r1",
-                content_type: "application/json",
-                body: body.as_bytes(),
-                metadata: &metadata,
-            },
-        )
+    fn call(host: &mut FakeHost, body: &str, metadata: &[(&str, &str)]) -> Result<Response, Error> {
+        let request = Request::new("r1", "application/json", body).with_metadata_pairs(metadata);
+        handle(host, &request)
     }
 
     #[test]
     fn a_valid_request_is_answered_by_the_endpoint() {
-        let mut host = FakeHost::default();
+        let mut host = fake::host();
         let answer = call(&mut host, BODY, &[]).expect("served");
-        assert_eq!(answer.route, "remote:chat");
+        assert_eq!(answer.routing.route, "remote:chat");
         assert_eq!(
-            answer.reason,
+            answer.routing.reason,
             "no local chat model; endpoint chat healthy (error rate 0%)"
         );
-        assert_eq!(answer.model, "provider-llama-70b");
+        assert_eq!(answer.routing.model, "provider-llama-70b");
+        assert_eq!(
+            answer.routing.model_version, "",
+            "providers report no version"
+        );
+        assert_eq!(answer.content_type, "application/json");
         let v: serde_json::Value = serde_json::from_slice(&answer.body).expect("JSON");
         assert_eq!(v["model"], "house-llm");
         assert_eq!(v["id"], "chatcmpl-r1");
@@ -165,7 +126,11 @@ mod tests {
         );
         assert_eq!(v["usage"]["total_tokens"], 17);
         assert_eq!(v["hybrid"]["provider_model"], "provider-llama-70b");
-        let (endpoint, messages, params) = &host.calls[0];
+        let fake::ChatCall {
+            endpoint,
+            messages,
+            params,
+        } = &host.chats[0];
         assert_eq!((endpoint.as_str(), messages.len()), ("chat", 2));
         assert_eq!(
             (params.temperature, params.model.as_deref()),
@@ -184,26 +149,26 @@ mod tests {
 
     #[test]
     fn metadata_picks_the_endpoint_and_passes_the_model() {
-        let mut host = FakeHost::default();
+        let mut host = fake::host();
         let answer = call(
             &mut host,
             BODY,
             &[("endpoint", "big"), ("pass_model", "true")],
         )
         .expect("served");
-        assert_eq!(answer.route, "remote:big");
-        assert_eq!(host.calls[0].0, "big");
-        assert_eq!(host.calls[0].2.model.as_deref(), Some("house-llm"));
+        assert_eq!(answer.routing.route, "remote:big");
+        assert_eq!(host.chats[0].endpoint, "big");
+        assert_eq!(host.chats[0].params.model.as_deref(), Some("house-llm"));
     }
 
     #[test]
     fn invalid_requests_and_metadata_never_reach_the_endpoint() {
-        let mut host = FakeHost::default();
+        let mut host = fake::host();
         let e = call(&mut host, r#"{"model": "m", "messages": []}"#, &[]).expect_err("empty");
-        assert!(matches!(e, RouterError::BadRequest(_)));
+        assert!(matches!(e, Error::BadRequest(_)));
         let e = call(&mut host, BODY, &[("pass_model", "yes please")]).expect_err("flag");
-        assert!(matches!(e, RouterError::BadRequest(_)));
-        assert!(host.calls.is_empty());
+        assert!(matches!(e, Error::BadRequest(_)));
+        assert!(host.chats.is_empty());
         assert_eq!(host.logs.len(), 2);
         assert!(
             host.logs[0].ends_with("refused: invalid request (bad-request)"),
@@ -219,17 +184,15 @@ mod tests {
 
     #[test]
     fn an_open_circuit_or_a_spent_budget_fails_fast() {
-        let mut host = FakeHost::default();
-        host.endpoints[0].circuit = Circuit::Open;
+        let mut host = fake::host();
+        host.endpoints[0].circuit = CircuitState::Open;
         let e = call(&mut host, BODY, &[]).expect_err("open");
-        assert!(matches!(&e, RouterError::Upstream(m) if m.contains("circuit open")));
-        let mut host = FakeHost::default();
+        assert!(matches!(&e, Error::Upstream(m) if m.contains("circuit open")));
+        let mut host = fake::host();
         host.spend[2].budget_micro_usd = Some(0);
         let e = call(&mut host, BODY, &[]).expect_err("spent");
-        assert!(
-            matches!(&e, RouterError::Upstream(m) if m.contains("per-day") && m.contains("budget"))
-        );
-        assert!(host.calls.is_empty());
+        assert!(matches!(&e, Error::Upstream(m) if m.contains("per-day") && m.contains("budget")));
+        assert!(host.chats.is_empty());
         assert!(
             host.logs[0].ends_with("not called: per-day budget spent (upstream)"),
             "{}",
@@ -239,15 +202,13 @@ mod tests {
 
     #[test]
     fn a_failed_call_is_mapped_and_logged_without_the_providers_text() {
-        let mut host = FakeHost {
-            chat_error: Some(RemoteError::Rejected {
-                status: 400,
-                message: "cannot parse 'secret plans'".into(),
-            }),
-            ..FakeHost::default()
-        };
+        let mut host = fake::host();
+        host.on_chat = fake::fail(RemoteError::Rejected {
+            status: 400,
+            message: "cannot parse 'secret plans'".into(),
+        });
         let e = call(&mut host, BODY, &[]).expect_err("rejected");
-        assert!(matches!(&e, RouterError::BadRequest(m) if m.contains("HTTP 400")));
+        assert!(matches!(&e, Error::BadRequest(m) if m.contains("HTTP 400")));
         let log = &host.logs[0];
         assert!(
             log.ends_with("remote:chat failed: rejected (bad-request)"),

@@ -17,9 +17,9 @@
 //! or as many as the threshold needs (`0.999`), or more when fewer would make different
 //! values look equal.
 
-use crate::error::PipelineError;
+use hybrid_guest::{Error, Host};
+
 use crate::escalate::{self, EscalationError};
-use crate::host::Host;
 use crate::model::{self, LocalAnswer};
 use crate::outcome::Outcome;
 use crate::prompt;
@@ -34,7 +34,7 @@ pub fn run(
     route: Route,
     digit: &Digit,
     context: Option<&str>,
-) -> Result<Outcome, PipelineError> {
+) -> Result<Outcome, Error> {
     let local = model::classify(host, &settings.model, digit)?;
     let why = match route {
         Route::Local => {
@@ -54,7 +54,7 @@ pub fn run(
         }
     };
     let messages = prompt::messages(digit, context);
-    match escalate::escalate(host, &settings.endpoint, messages) {
+    match escalate::escalate(host, &settings.endpoint, &messages) {
         Ok(remote) => Ok(Outcome::remote(
             Some(local),
             remote,
@@ -72,9 +72,9 @@ pub fn remote_first(
     digit: &Digit,
     context: Option<&str>,
     why: &str,
-) -> Result<Outcome, PipelineError> {
+) -> Result<Outcome, Error> {
     let messages = prompt::messages(digit, context);
-    match escalate::escalate(host, &settings.endpoint, messages) {
+    match escalate::escalate(host, &settings.endpoint, &messages) {
         Ok(remote) => Ok(Outcome::remote(None, remote, why.to_owned())),
         Err(error) => fall_back(host, settings, digit, None, why, error),
     }
@@ -86,7 +86,7 @@ pub fn local_only(
     settings: &Settings,
     digit: &Digit,
     reason: String,
-) -> Result<Outcome, PipelineError> {
+) -> Result<Outcome, Error> {
     let local = model::classify(host, &settings.model, digit)?;
     Ok(Outcome::local(local, reason))
 }
@@ -101,9 +101,9 @@ pub fn fall_back(
     local: Option<LocalAnswer>,
     why: &str,
     error: EscalationError,
-) -> Result<Outcome, PipelineError> {
+) -> Result<Outcome, Error> {
     if settings.fallback == Fallback::Error {
-        return Err(PipelineError::upstream(format!(
+        return Err(Error::upstream(format!(
             "escalation to endpoint {:?} failed ({error}) and setting.fallback is error",
             settings.endpoint
         )));
@@ -149,9 +149,9 @@ fn shown_apart(a: f32, b: f32) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake::FakeHost;
-    use crate::host::RemoteError;
+    use crate::fake::{self, ChatCall};
     use crate::request::PIXELS;
+    use hybrid_guest::remote::RemoteError;
 
     fn settings() -> Settings {
         Settings {
@@ -171,17 +171,17 @@ mod tests {
 
     #[test]
     fn a_confident_local_answer_stands_and_nothing_is_called() {
-        let mut host = FakeHost::confident(7, 0.97);
+        let mut host = fake::confident(7, 0.97);
         let o = run(&mut host, &settings(), Route::Auto, &digit(None), None).expect("answered");
         assert_eq!(o.reason, "confidence 0.97 >= threshold 0.90");
         assert_eq!(o.local.map(|l| l.label), Some(7));
-        assert!(o.remote.is_none() && host.calls.is_empty());
+        assert!(o.remote.is_none() && host.chats.is_empty());
     }
 
     #[test]
     fn an_unsure_one_is_escalated_with_the_context() {
-        let mut host = FakeHost::confident(7, 0.42);
-        host.reply = "1".into();
+        let mut host = fake::confident(7, 0.42);
+        host.on_chat = fake::reply("1");
         let o = run(
             &mut host,
             &settings(),
@@ -193,31 +193,33 @@ mod tests {
         assert_eq!(o.reason, "confidence 0.42 < threshold 0.90: escalated");
         assert_eq!(o.remote.map(|r| r.label), Some(1));
         assert_eq!(o.local.map(|l| l.label), Some(7));
-        let (endpoint, messages, _) = &host.calls[0];
+        let ChatCall {
+            endpoint, messages, ..
+        } = &host.chats[0];
         assert_eq!(endpoint, "strong");
         assert_eq!(messages[1].content, "Context: from the form");
     }
 
     #[test]
     fn the_route_forces_the_choice() {
-        let mut host = FakeHost::confident(7, 0.42);
+        let mut host = fake::confident(7, 0.42);
         let o = run(&mut host, &settings(), Route::Local, &digit(None), None).expect("local");
         assert_eq!(
             o.reason,
             "route=local requested: answered locally (confidence 0.42)"
         );
-        assert!(host.calls.is_empty());
-        let mut host = FakeHost::confident(7, 0.99);
+        assert!(host.chats.is_empty());
+        let mut host = fake::confident(7, 0.99);
         let o = run(&mut host, &settings(), Route::Remote, &digit(None), None).expect("remote");
         assert_eq!(o.reason, "route=remote requested: escalated");
-        assert_eq!(host.calls.len(), 1);
+        assert_eq!(host.chats.len(), 1);
         assert_eq!(host.runs.len(), 1, "the local model still ran");
     }
 
     #[test]
     fn a_failed_escalation_falls_back_to_the_local_answer() {
-        let mut host = FakeHost::confident(7, 0.42);
-        host.chat_error = Some(RemoteError::Unavailable(
+        let mut host = fake::confident(7, 0.42);
+        host.on_chat = fake::fail(RemoteError::Unavailable(
             "circuit open for endpoint \"strong\"".into(),
         ));
         let o = run(&mut host, &settings(), Route::Auto, &digit(None), None).expect("fallback");
@@ -229,9 +231,7 @@ mod tests {
         assert_eq!(o.local.map(|l| l.label), Some(7));
         assert!(o.remote.is_none());
         assert_eq!(o.escalation_error.map(|e| e.case()), Some("unavailable"));
-
-        host.chat_error = None;
-        host.reply = "no idea".into();
+        host.on_chat = fake::reply("no idea");
         let o = run(&mut host, &settings(), Route::Auto, &digit(None), None).expect("fallback");
         assert!(
             o.reason.contains("escalation failed (bad answer"),
@@ -242,8 +242,8 @@ mod tests {
 
     #[test]
     fn fallback_error_fails_upstream_naming_the_endpoint() {
-        let mut host = FakeHost::confident(7, 0.42);
-        host.chat_error = Some(RemoteError::BudgetExceeded("per-day budget spent".into()));
+        let mut host = fake::confident(7, 0.42);
+        host.on_chat = fake::fail(RemoteError::BudgetExceeded("per-day budget spent".into()));
         let settings = Settings {
             fallback: Fallback::Error,
             ..settings()
@@ -251,7 +251,7 @@ mod tests {
         let e = run(&mut host, &settings, Route::Auto, &digit(None), None).expect_err("502");
         assert_eq!(
             e,
-            PipelineError::upstream(
+            Error::upstream(
                 "escalation to endpoint \"strong\" failed (budget-exceeded: per-day budget \
                  spent) and setting.fallback is error"
             )
@@ -260,12 +260,12 @@ mod tests {
 
     #[test]
     fn remote_first_runs_the_local_model_only_on_failure() {
-        let mut host = FakeHost::confident(7, 0.99);
-        host.reply = "3".into();
+        let mut host = fake::confident(7, 0.99);
+        host.on_chat = fake::reply("3");
         let o = remote_first(&mut host, &settings(), &digit(None), None, "busy").expect("remote");
         assert_eq!((o.reason.as_str(), o.local.is_none()), ("busy", true));
         assert!(host.runs.is_empty());
-        host.chat_error = Some(RemoteError::Timeout("slow".into()));
+        host.on_chat = fake::fail(RemoteError::Timeout("slow".into()));
         let o = remote_first(&mut host, &settings(), &digit(None), None, "busy").expect("local");
         assert_eq!(
             o.reason,

@@ -8,12 +8,14 @@
 
 use std::fmt;
 
+use hybrid_guest::Host;
+use hybrid_guest::remote::{CallRecord, Message, RemoteError};
+
 use crate::answer;
-use crate::host::{CallRecord, Host, Message, RemoteError};
 use crate::prompt;
 
 /// The endpoint's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RemoteAnswer {
     /// The digit the endpoint named, 0 to 9.
     pub label: u8,
@@ -24,7 +26,7 @@ pub struct RemoteAnswer {
 }
 
 /// Why an escalation gave no answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum EscalationError {
     /// The call failed.
     Remote(RemoteError),
@@ -64,10 +66,10 @@ impl fmt::Display for EscalationError {
 pub fn escalate(
     host: &mut impl Host,
     endpoint: &str,
-    messages: Vec<Message>,
+    messages: &[Message],
 ) -> Result<RemoteAnswer, EscalationError> {
     let result = host
-        .chat(endpoint, messages, prompt::params())
+        .chat(endpoint, messages, &prompt::params())
         .map_err(EscalationError::Remote)?;
     match answer::label(&result.content) {
         Some(label) => Ok(RemoteAnswer {
@@ -85,39 +87,43 @@ pub fn escalate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake::FakeHost;
+    use crate::fake::{self, ChatCall, FakeHost};
 
     fn ask(host: &mut FakeHost) -> Result<RemoteAnswer, EscalationError> {
         let messages = vec![Message {
             role: "user".into(),
             content: "which digit?".into(),
         }];
-        escalate(host, "strong", messages)
+        escalate(host, "strong", &messages)
     }
 
     #[test]
     fn a_digit_in_the_reply_is_the_answer() {
-        let mut host = FakeHost::confident(1, 0.5);
-        host.reply = "It is 8.".into();
+        let mut host = fake::confident(1, 0.5);
+        host.on_chat = fake::reply("It is 8.");
         let answer = ask(&mut host).expect("answered");
         assert_eq!((answer.label, answer.endpoint.as_str()), (8, "strong"));
         assert_eq!(answer.call.model, "sim-large");
-        let (endpoint, messages, params) = &host.calls[0];
+        let ChatCall {
+            endpoint,
+            messages,
+            params,
+        } = &host.chats[0];
         assert_eq!((endpoint.as_str(), messages.len()), ("strong", 1));
         assert_eq!(*params, prompt::params());
     }
 
     #[test]
     fn no_digit_or_a_remote_error_is_a_failure() {
-        let mut host = FakeHost::confident(1, 0.5);
-        host.reply = "sim reply".into();
+        let mut host = fake::confident(1, 0.5);
+        host.on_chat = fake::reply("sim reply");
         let e = ask(&mut host).expect_err("no digit");
         assert_eq!(e.case(), "bad-answer");
         assert_eq!(
             e.to_string(),
             "bad answer: the reply of sim-large (9 chars) has no digit"
         );
-        host.chat_error = Some(RemoteError::Timeout("no answer within 100 ms".into()));
+        host.on_chat = fake::fail(RemoteError::Timeout("no answer within 100 ms".into()));
         let e = ask(&mut host).expect_err("timeout");
         assert_eq!(e.to_string(), "timeout: no answer within 100 ms");
         assert_eq!(e.case(), "timeout");

@@ -1,158 +1,96 @@
-//! A scriptable host for unit tests (this crate's, and with feature `fake` those of the
-//! components built on it): model `digits-v1` version `1` answering the probabilities a
-//! test sets, endpoint `strong` replying [`FakeHost::reply`] or failing with
-//! [`FakeHost::chat_error`], and signals a test edits. Every model run, chat call and log
-//! line is recorded.
+//! The digits scenario on the SDK's scriptable host (`hybrid_guest::fake`), for this
+//! crate's tests and, with feature `fake`, those of the components built on it: model
+//! `digits-v1` version `1` answering the probabilities a test sets ([`digits`]), endpoint
+//! `strong` healthy, priced at $1 per million tokens each way and replying `7` ([`reply`]),
+//! and every call recorded by the fake host.
 
-use crate::host::{CallRecord, ChatParams, ChatResult, Host, Message, ModelInfo, RemoteError};
-use crate::model::{CLASSES, LABEL, PROBABILITIES};
-use crate::signals::{Circuit, EndpointHealth, EndpointPrice, Load, Signals, WindowSpend};
-use crate::tensor::NamedTensor;
+use hybrid_guest::Request;
+use hybrid_guest::local::LocalError;
+use hybrid_guest::remote::{CallRecord, ChatResult, RemoteError};
+use hybrid_guest::signals::{EndpointHealth, EndpointPrice};
+use hybrid_guest::tensor::NamedTensor;
 
-/// A host whose every answer a test sets.
-#[derive(Debug, Clone)]
-pub struct FakeHost {
-    /// What `list-models` returns.
-    pub models: Vec<ModelInfo>,
-    /// The probabilities every model run returns (the label is their arg-max).
-    pub probabilities: Vec<f32>,
-    /// When set, model runs fail with this message.
-    pub model_error: Option<String>,
-    /// The chat reply's content.
-    pub reply: String,
-    /// When set, chat calls fail with this error.
-    pub chat_error: Option<RemoteError>,
-    /// What `local-load` returns.
-    pub load: Load,
-    /// What `endpoints` returns.
-    pub endpoints: Vec<EndpointHealth>,
-    /// What `spend` returns.
-    pub spend: Vec<WindowSpend>,
-    /// What `prices` returns.
-    pub prices: Vec<EndpointPrice>,
-    /// The `input` tensor of every model run, as f32 values.
-    pub runs: Vec<Vec<f32>>,
-    /// Every chat call: endpoint, messages, params.
-    pub calls: Vec<(String, Vec<Message>, ChatParams)>,
-    /// Every log line.
-    pub logs: Vec<String>,
+pub use hybrid_guest::fake::{ChatCall, FakeHost, ModelRun, Script, fail, json_body};
+
+use crate::model::{CLASSES, INPUT, LABEL, PROBABILITIES};
+use crate::request::PIXELS;
+
+/// A host whose model answers `label` with probability `confidence` (the rest spread
+/// evenly), whose endpoint `strong` replies `7`, is healthy, has no budget and costs $1
+/// per million tokens each way; the box is idle.
+pub fn confident(label: usize, confidence: f32) -> FakeHost {
+    let rest = (1.0 - confidence) / (CLASSES - 1) as f32;
+    let mut probabilities = vec![rest; CLASSES];
+    probabilities[label] = confidence;
+    let mut host = FakeHost::new().with_model("digits-v1", "1", digits(probabilities));
+    host.on_chat = reply("7");
+    host.endpoints = vec![EndpointHealth::healthy("strong")];
+    host.prices = vec![EndpointPrice {
+        name: "strong".into(),
+        kind: "chat".into(),
+        input_usd_per_mtok: 1.0,
+        output_usd_per_mtok: 1.0,
+        usd_per_audio_second: 0.0,
+        usd_per_request: 0.0,
+    }];
+    host
 }
 
-impl FakeHost {
-    /// A host whose model answers `label` with probability `confidence` (the rest spread
-    /// evenly), whose endpoint `strong` replies `7`, is healthy, has no budget and costs
-    /// $1 per million tokens each way; the box is idle.
-    pub fn confident(label: usize, confidence: f32) -> Self {
-        let rest = (1.0 - confidence) / (CLASSES - 1) as f32;
-        let mut probabilities = vec![rest; CLASSES];
-        probabilities[label] = confidence;
-        Self {
-            models: vec![ModelInfo {
-                name: "digits-v1".into(),
-                version: "1".into(),
-            }],
-            probabilities,
-            model_error: None,
-            reply: "7".into(),
-            chat_error: None,
-            load: Load {
-                in_flight: 1,
-                queue_depth: 0,
-                capacity: 4,
-            },
-            endpoints: vec![EndpointHealth {
-                name: "strong".into(),
-                circuit: Circuit::Closed,
-                error_rate: 0.0,
-            }],
-            spend: ["minute", "hour", "day"]
-                .into_iter()
-                .map(|w| WindowSpend {
-                    window: w.into(),
-                    spent_micro_usd: 0,
-                    budget_micro_usd: None,
-                })
-                .collect(),
-            prices: vec![EndpointPrice {
-                name: "strong".into(),
-                input_usd_per_mtok: 1.0,
-                output_usd_per_mtok: 1.0,
-                usd_per_request: 0.0,
-            }],
-            runs: Vec::new(),
-            calls: Vec::new(),
-            logs: Vec::new(),
+/// A digits model answering `probabilities` (fp32 `[1, n]`) and their arg-max as the
+/// label (i64 `[1]`) for any image given as input `input`.
+pub fn digits(probabilities: Vec<f32>) -> Script<ModelRun, Result<Vec<NamedTensor>, LocalError>> {
+    Box::new(move |run| {
+        if run.input(INPUT).is_none() {
+            return Err(LocalError::BadInputName(format!(
+                "no input named {INPUT:?}"
+            )));
         }
-    }
-}
-
-impl Host for FakeHost {
-    fn list_models(&mut self) -> Vec<ModelInfo> {
-        self.models.clone()
-    }
-
-    fn run_model(
-        &mut self,
-        _model: &str,
-        inputs: Vec<NamedTensor>,
-    ) -> Result<Vec<NamedTensor>, String> {
-        let input = inputs
-            .iter()
-            .find(|t| t.name == "input")
-            .ok_or("bad-input-name: no input named \"input\"")?;
-        self.runs.push(input.to_f32()?);
-        if let Some(error) = &self.model_error {
-            return Err(error.clone());
-        }
-        let p = &self.probabilities;
+        let p = &probabilities;
         let best = (0..p.len()).fold(0, |b, i| if p[i] > p[b] { i } else { b });
-        Ok(vec![
+        let tensors = [
             NamedTensor::i64(LABEL, &[1], &[best as i64]),
             NamedTensor::fp32(PROBABILITIES, &[1, p.len() as u32], p),
-        ])
-    }
-
-    fn chat(
-        &mut self,
-        endpoint: &str,
-        messages: Vec<Message>,
-        params: ChatParams,
-    ) -> Result<ChatResult, RemoteError> {
-        self.calls.push((endpoint.to_owned(), messages, params));
-        if let Some(error) = &self.chat_error {
-            return Err(error.clone());
-        }
-        Ok(ChatResult {
-            content: self.reply.clone(),
-            call: CallRecord {
-                endpoint: endpoint.to_owned(),
-                model: "sim-large".into(),
-                cost_micro_usd: 3,
-                latency_ms: 20,
-                attempts: 1,
-            },
-        })
-    }
-
-    fn log_info(&mut self, message: &str) {
-        self.logs.push(message.to_owned());
-    }
+        ];
+        tensors
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(|e| LocalError::ExecutionFailed(e.to_string()))
+    })
 }
 
-impl Signals for FakeHost {
-    fn local_load(&mut self) -> Load {
-        self.load
-    }
+/// A chat script replying `content` from model `sim-large`, for 3 micro-dollars in one
+/// 20 ms attempt.
+pub fn reply(content: &str) -> Script<ChatCall, Result<ChatResult, RemoteError>> {
+    hybrid_guest::fake::reply(
+        content,
+        CallRecord {
+            model: "sim-large".into(),
+            cost_micro_usd: 3,
+            latency_ms: 20,
+            attempts: 1,
+            ..CallRecord::default()
+        },
+    )
+}
 
-    fn endpoints(&mut self) -> Vec<EndpointHealth> {
-        self.endpoints.clone()
+/// A request body: an image of grey level 3 everywhere (140 bytes of JSON), with `text`
+/// when given.
+pub fn body(text: Option<&str>) -> Vec<u8> {
+    let mut v = serde_json::json!({ "pixels": vec![3; PIXELS] });
+    if let Some(text) = text {
+        v["text"] = text.into();
     }
+    serde_json::to_vec(&v).unwrap_or_default()
+}
 
-    fn spend(&mut self) -> Vec<WindowSpend> {
-        self.spend.clone()
-    }
+/// Request `r1` of `body` as `application/json`, with the `metadata` pairs.
+pub fn request(body: &[u8], metadata: &[(&str, &str)]) -> Request {
+    Request::new("r1", "application/json", body).with_metadata_pairs(metadata)
+}
 
-    fn prices(&mut self) -> Vec<EndpointPrice> {
-        self.prices.clone()
-    }
+/// The image a model run was given: the fp32 values of its input `input`.
+pub fn image(run: &ModelRun) -> Vec<f32> {
+    run.input(INPUT)
+        .and_then(|t| t.to_f32().ok())
+        .unwrap_or_default()
 }

@@ -7,10 +7,10 @@
 //! `probabilities` (fp32 `[1, 10]`) and `label` (i64 `[1]`, the arg-max when the model
 //! has no such output). The confidence is the top probability.
 
-use crate::error::PipelineError;
-use crate::host::Host;
+use hybrid_guest::tensor::NamedTensor;
+use hybrid_guest::{Error, Host};
+
 use crate::request::{Digit, MAX_LEVEL, PIXELS};
-use crate::tensor::NamedTensor;
 
 /// The model's input name.
 pub const INPUT: &str = "input";
@@ -35,32 +35,26 @@ pub struct LocalAnswer {
 }
 
 /// Runs `model` on `digit`'s image.
-pub fn classify(
-    host: &mut impl Host,
-    model: &str,
-    digit: &Digit,
-) -> Result<LocalAnswer, PipelineError> {
+pub fn classify(host: &mut impl Host, model: &str, digit: &Digit) -> Result<LocalAnswer, Error> {
     let info = host
         .list_models()
         .into_iter()
         .find(|m| m.name == model)
         .ok_or_else(|| {
-            PipelineError::upstream(format!("local model {model:?} is not loaded on this host"))
+            Error::upstream(format!("local model {model:?} is not loaded on this host"))
         })?;
     let input: Vec<f32> = digit.levels.iter().map(|l| l / MAX_LEVEL).collect();
+    let input = NamedTensor::fp32(INPUT, &[1, PIXELS as u32], &input)?;
     let outputs = host
-        .run_model(
-            model,
-            vec![NamedTensor::fp32(INPUT, &[1, PIXELS as u32], &input)],
-        )
-        .map_err(|e| PipelineError::upstream(format!("local model {model:?}: {e}")))?;
-    let unusable = |what: String| PipelineError::upstream(format!("local model {model:?}: {what}"));
+        .run_model(model, &[input])
+        .map_err(|e| Error::upstream(format!("local model {model:?}: {e}")))?;
+    let unusable = |what: String| Error::upstream(format!("local model {model:?}: {what}"));
     let probabilities = outputs
         .iter()
         .find(|t| t.name == PROBABILITIES)
         .ok_or_else(|| unusable(format!("no {PROBABILITIES:?} output")))?
         .to_f32()
-        .map_err(unusable)?;
+        .map_err(|e| unusable(e.to_string()))?;
     if probabilities.len() != CLASSES || probabilities.iter().any(|p| !p.is_finite()) {
         return Err(unusable(format!(
             "{PROBABILITIES:?} has {} values, expected {CLASSES} finite ones",
@@ -76,7 +70,7 @@ pub fn classify(
     });
     let label = match outputs.iter().find(|t| t.name == LABEL) {
         None => best,
-        Some(t) => match t.to_i64().map_err(unusable)?.as_slice() {
+        Some(t) => match t.to_i64().map_err(|e| unusable(e.to_string()))?.as_slice() {
             [l] if (0..CLASSES as i64).contains(l) => *l as usize,
             other => return Err(unusable(format!("{LABEL:?} is {other:?}, not one digit"))),
         },
@@ -92,7 +86,8 @@ pub fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake::FakeHost;
+    use crate::fake;
+    use hybrid_guest::local::LocalError;
 
     fn digit() -> Digit {
         let mut levels = [0.0; PIXELS];
@@ -103,7 +98,7 @@ mod tests {
 
     #[test]
     fn runs_the_model_on_levels_over_16_and_reads_label_and_confidence() {
-        let mut host = FakeHost::confident(3, 0.81);
+        let mut host = fake::confident(3, 0.81);
         let answer = classify(&mut host, "digits-v1", &digit()).expect("runs");
         assert_eq!(
             answer,
@@ -114,27 +109,26 @@ mod tests {
                 version: "1".into(),
             }
         );
-        let input = &host.runs[0];
+        let input = fake::image(&host.runs[0]);
         assert_eq!(input.len(), PIXELS);
         assert_eq!((input[0], input[1], input[2]), (1.0, 0.5, 0.0));
     }
 
     #[test]
     fn failures_are_upstream_and_name_the_model() {
-        let mut host = FakeHost::confident(3, 0.81);
+        let mut host = fake::confident(3, 0.81);
         let e = classify(&mut host, "digits-v2", &digit()).expect_err("absent");
         assert_eq!(
             e,
-            PipelineError::upstream("local model \"digits-v2\" is not loaded on this host")
+            Error::upstream("local model \"digits-v2\" is not loaded on this host")
         );
-        host.model_error = Some("shape-mismatch: input is [1, 63]".into());
+        host.on_run_model = fake::fail(LocalError::ShapeMismatch("input is [1, 63]".into()));
         let e = classify(&mut host, "digits-v1", &digit()).expect_err("fails");
         assert_eq!(
             e.to_string(),
             "upstream: local model \"digits-v1\": shape-mismatch: input is [1, 63]"
         );
-        host.model_error = None;
-        host.probabilities = vec![0.5; 9];
+        host.on_run_model = fake::digits(vec![0.5; 9]);
         let e = classify(&mut host, "digits-v1", &digit()).expect_err("9 classes");
         assert!(e.message().contains("has 9 values"), "{e}");
     }

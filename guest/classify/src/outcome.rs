@@ -71,7 +71,7 @@ impl Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::{CallRecord, RemoteError};
+    use hybrid_guest::remote::{CallRecord, RemoteError};
 
     fn local() -> LocalAnswer {
         LocalAnswer {
@@ -100,6 +100,7 @@ mod tests {
                 cost_micro_usd: 130,
                 latency_ms: 12,
                 attempts: 1,
+                ..CallRecord::default()
             },
         };
         let o = Outcome::remote(Some(local()), remote, "escalated".into());

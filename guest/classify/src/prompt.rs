@@ -9,7 +9,8 @@
 //! tokens at temperature 0: the answer is one digit, and the cap bounds what a confused
 //! model can cost.
 
-use crate::host::{ChatParams, Message};
+use hybrid_guest::remote::{ChatParams, Message};
+
 use crate::request::{Digit, SIDE};
 
 /// The system message.
@@ -56,6 +57,7 @@ pub fn params() -> ChatParams {
     ChatParams {
         max_tokens: Some(MAX_TOKENS),
         temperature: Some(0.0),
+        ..ChatParams::default()
     }
 }
 
@@ -111,7 +113,8 @@ mod tests {
             params(),
             ChatParams {
                 max_tokens: Some(2),
-                temperature: Some(0.0)
+                temperature: Some(0.0),
+                ..ChatParams::default()
             }
         );
     }

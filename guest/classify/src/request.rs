@@ -1,5 +1,4 @@
-//! The request: the parts of the WIT `messages.request` the pipelines read, and its body
-//! parsed and validated.
+//! The request's body, parsed and validated.
 //!
 //! The body is JSON (`application/json`, or no content type declared):
 //! `{"pixels": [64 numbers], "text": "optional context"}`. `pixels` is an 8x8 image,
@@ -9,9 +8,9 @@
 //! it out. Other fields are ignored. Every problem is a `bad-request` naming it; another
 //! content type is `unsupported`.
 
+use hybrid_guest::Error;
+use hybrid_guest::request::declares_json;
 use serde_json::Value;
-
-use crate::error::PipelineError;
 
 /// Pixels in an 8x8 image.
 pub const PIXELS: usize = 64;
@@ -19,19 +18,6 @@ pub const PIXELS: usize = 64;
 pub const SIDE: usize = 8;
 /// The darkest grey level.
 pub const MAX_LEVEL: f32 = 16.0;
-
-/// The parts of a WIT `messages.request` the pipelines read.
-#[derive(Debug, Clone, Copy)]
-pub struct Request<'a> {
-    /// Request id, for the log line.
-    pub id: &'a str,
-    /// Declared MIME type of the body.
-    pub content_type: &'a str,
-    /// The JSON body.
-    pub body: &'a [u8],
-    /// Metadata pairs: the client's keys and the operator's `setting.*` keys.
-    pub metadata: &'a [(String, String)],
-}
 
 /// A digit to classify: the image and its optional context.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,36 +29,35 @@ pub struct Digit {
 }
 
 /// Parses and validates a body declared as `content_type`.
-pub fn parse(content_type: &str, body: &[u8]) -> Result<Digit, PipelineError> {
-    let mime = content_type.split(';').next().unwrap_or("").trim();
-    if !(mime.is_empty() || mime.eq_ignore_ascii_case("application/json")) {
-        return Err(PipelineError::unsupported(format!(
+pub fn parse(content_type: &str, body: &[u8]) -> Result<Digit, Error> {
+    if !declares_json(content_type) {
+        return Err(Error::unsupported(format!(
             "content type {content_type:?} is not supported: send \
              {{\"pixels\": [64 grey levels], \"text\": \"...\"}} as application/json"
         )));
     }
     let json: Value = serde_json::from_slice(body)
-        .map_err(|e| PipelineError::bad_request(format!("the body is not valid JSON: {e}")))?;
+        .map_err(|e| Error::bad_request(format!("the body is not valid JSON: {e}")))?;
     let Value::Object(object) = json else {
-        return Err(PipelineError::bad_request(
+        return Err(Error::bad_request(
             "the body must be a JSON object with \"pixels\" (and optionally \"text\")",
         ));
     };
     let pixels = match object.get("pixels") {
         None | Some(Value::Null) => {
-            return Err(PipelineError::bad_request(
+            return Err(Error::bad_request(
                 "\"pixels\" is missing: send the image's 64 grey levels (0 to 16), row-major",
             ));
         }
         Some(Value::Array(values)) => values,
         Some(_) => {
-            return Err(PipelineError::bad_request(
+            return Err(Error::bad_request(
                 "\"pixels\" must be an array of 64 numbers (grey levels 0 to 16)",
             ));
         }
     };
     if pixels.len() != PIXELS {
-        return Err(PipelineError::bad_request(format!(
+        return Err(Error::bad_request(format!(
             "\"pixels\" has {} values; an 8x8 image has {PIXELS}",
             pixels.len()
         )));
@@ -80,10 +65,10 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Digit, PipelineError> {
     let mut levels = [0.0f32; PIXELS];
     for (i, value) in pixels.iter().enumerate() {
         let level = value.as_f64().ok_or_else(|| {
-            PipelineError::bad_request(format!("\"pixels\"[{i}] is {value}, not a number"))
+            Error::bad_request(format!("\"pixels\"[{i}] is {value}, not a number"))
         })?;
         if !(0.0..=f64::from(MAX_LEVEL)).contains(&level) {
-            return Err(PipelineError::bad_request(format!(
+            return Err(Error::bad_request(format!(
                 "\"pixels\"[{i}] is {value}, outside the grey levels 0 to 16"
             )));
         }
@@ -93,7 +78,7 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Digit, PipelineError> {
         None | Some(Value::Null) => None,
         Some(Value::String(text)) => Some(text.clone()),
         Some(_) => {
-            return Err(PipelineError::bad_request(
+            return Err(Error::bad_request(
                 "\"text\" must be a string (or left out)",
             ));
         }
@@ -115,7 +100,7 @@ mod tests {
 
     fn bad(content_type: &str, body: &[u8]) -> String {
         match parse(content_type, body) {
-            Err(PipelineError::BadRequest(m)) => m,
+            Err(Error::BadRequest(m)) => m,
             other => panic!("expected bad-request, got {other:?}"),
         }
     }
@@ -160,6 +145,6 @@ mod tests {
     #[test]
     fn other_content_types_are_unsupported() {
         let e = parse("image/png", &body(&sixty_four("1"), "")).expect_err("png");
-        assert!(matches!(&e, PipelineError::Unsupported(m) if m.contains("\"image/png\"")));
+        assert!(matches!(&e, Error::Unsupported(m) if m.contains("\"image/png\"")));
     }
 }

@@ -23,34 +23,11 @@
 //! name and version when it answered, the provider's model id (version empty) when the
 //! endpoint did.
 
+use hybrid_guest::response::JSON;
+use hybrid_guest::{Response, Routing};
 use serde::Serialize;
 
 use crate::outcome::Outcome;
-
-/// The routing record (WIT `messages.routing`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Routing {
-    /// `local` or `remote:<endpoint>`.
-    pub route: String,
-    /// Why that route.
-    pub reason: String,
-    /// The model that answered.
-    pub model: String,
-    /// Its version; empty for a provider's model.
-    pub model_version: String,
-}
-
-/// A successful answer: the JSON body and the routing record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    /// The JSON body (content type [`CONTENT_TYPE`]).
-    pub body: Vec<u8>,
-    /// How the request was served.
-    pub routing: Routing,
-}
-
-/// The body's content type.
-pub const CONTENT_TYPE: &str = "application/json";
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -78,8 +55,8 @@ struct RemotePart<'a> {
     endpoint: &'a str,
 }
 
-/// The answer for `outcome`.
-pub fn answer(outcome: &Outcome) -> Answer {
+/// The answer for `outcome`: the JSON body and the routing record.
+pub fn answer(outcome: &Outcome) -> Response {
     let local = outcome.local.as_ref().map(|l| LocalPart {
         label: l.label.to_string(),
         confidence: l.confidence,
@@ -93,35 +70,20 @@ pub fn answer(outcome: &Outcome) -> Answer {
             r.label.to_string(),
             None,
             "remote",
-            Routing {
-                route: format!("remote:{}", r.endpoint),
-                reason: outcome.reason.clone(),
-                model: r.call.model.clone(),
-                model_version: String::new(),
-            },
+            Routing::remote(&r.endpoint, outcome.reason.clone(), &r.call.model),
         ),
         (None, Some(l)) => (
             l.label.to_string(),
             Some(l.confidence),
             "local",
-            Routing {
-                route: "local".to_owned(),
-                reason: outcome.reason.clone(),
-                model: l.model.clone(),
-                model_version: l.version.clone(),
-            },
+            Routing::local(outcome.reason.clone(), &l.model, &l.version),
         ),
         // The flows never build an outcome without an answer; say so rather than panic.
         (None, None) => (
             String::new(),
             None,
             "local",
-            Routing {
-                route: "local".to_owned(),
-                reason: outcome.reason.clone(),
-                model: String::new(),
-                model_version: String::new(),
-            },
+            Routing::local(outcome.reason.clone(), "", ""),
         ),
     };
     let body = Body {
@@ -133,19 +95,16 @@ pub fn answer(outcome: &Outcome) -> Answer {
         escalation_error: outcome.escalation_error.as_ref().map(ToString::to_string),
         decision: &outcome.reason,
     };
-    Answer {
-        // Serialising plain structs of strings and numbers cannot fail.
-        body: serde_json::to_vec(&body).unwrap_or_default(),
-        routing,
-    }
+    // Serialising plain structs of strings and numbers cannot fail.
+    Response::new(JSON, serde_json::to_vec(&body).unwrap_or_default(), routing)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::escalate::{EscalationError, RemoteAnswer};
-    use crate::host::{CallRecord, RemoteError};
     use crate::model::LocalAnswer;
+    use hybrid_guest::remote::{CallRecord, RemoteError};
     use serde_json::json;
 
     fn local() -> LocalAnswer {
@@ -167,11 +126,12 @@ mod tests {
                 cost_micro_usd: 10,
                 latency_ms: 5,
                 attempts: 1,
+                ..CallRecord::default()
             },
         }
     }
 
-    fn json_of(answer: &Answer) -> serde_json::Value {
+    fn json_of(answer: &Response) -> serde_json::Value {
         serde_json::from_slice(&answer.body).expect("JSON")
     }
 

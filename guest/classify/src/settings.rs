@@ -1,4 +1,5 @@
-//! The settings both digits components read, from request metadata ([`crate::metadata`]):
+//! The settings both digits components read, from request metadata
+//! ([`hybrid_guest::metadata`]):
 //!
 //! | key | who | values | default |
 //! |---|---|---|---|
@@ -15,8 +16,8 @@
 //! limits separately. `route` forces the cascade's choice, to measure all-local and
 //! all-remote accuracy; the policy component does not read it.
 
-use crate::error::PipelineError;
-use crate::metadata::{Metadata, setting};
+use hybrid_guest::Error;
+use hybrid_guest::metadata::{Metadata, setting};
 
 /// The local model used unless `setting.model` names another.
 pub const DEFAULT_MODEL: &str = "digits-v1";
@@ -60,7 +61,7 @@ pub struct Settings {
 
 impl Settings {
     /// Reads the settings from `metadata`.
-    pub fn from_metadata(metadata: &Metadata<'_>) -> Result<Self, PipelineError> {
+    pub fn from_metadata(metadata: &Metadata<'_>) -> Result<Self, Error> {
         let model = metadata
             .text(&setting("model"))?
             .unwrap_or(DEFAULT_MODEL)
@@ -90,7 +91,7 @@ impl Settings {
 
 impl Route {
     /// Reads the client's `route` from `metadata`.
-    pub fn from_metadata(metadata: &Metadata<'_>) -> Result<Self, PipelineError> {
+    pub fn from_metadata(metadata: &Metadata<'_>) -> Result<Self, Error> {
         Ok(metadata
             .choice(
                 "route",
@@ -108,7 +109,7 @@ impl Route {
 mod tests {
     use super::*;
 
-    fn read(items: &[(&str, &str)]) -> Result<Settings, PipelineError> {
+    fn read(items: &[(&str, &str)]) -> Result<Settings, Error> {
         let pairs: Vec<(String, String)> = items
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -3,10 +3,10 @@
 //! longest sequence and run once with `local.run`; `last_hidden_state` is then pooled per
 //! input ([`crate::pooling`]).
 
-use crate::error::EmbedError;
-use crate::imports::Imports;
+use hybrid_guest::tensor::NamedTensor;
+use hybrid_guest::{Error, Host};
+
 use crate::pooling::mean_pool_normalized;
-use crate::tensor::NamedTensor;
 
 /// Inputs per model run: large enough to amortise the call, small enough that one
 /// batch of 256-token inputs stays well inside the guest's and the host's memory.
@@ -25,40 +25,40 @@ pub struct Encoded {
 
 /// Embeds every token sequence in `sequences` with model `model`.
 pub fn embed(
-    imports: &mut impl Imports,
+    host: &mut impl Host,
     model: &str,
     pad: u32,
     sequences: &[Vec<u32>],
-) -> Result<Encoded, EmbedError> {
+) -> Result<Encoded, Error> {
     let mut embeddings = Vec::with_capacity(sequences.len());
     let mut batches = 0;
     for batch in sequences.chunks(MAX_BATCH) {
         let (ids, mask) = padded(batch, pad);
         let seq = batch.iter().map(Vec::len).max().unwrap_or(0);
         let dims = [batch.len() as u32, seq as u32];
-        let outputs = imports
-            .run(
-                model,
-                vec![
-                    NamedTensor::i64("input_ids", &dims, &ids),
-                    NamedTensor::i64("attention_mask", &dims, &mask),
-                ],
-            )
-            .map_err(|e| EmbedError::upstream(format!("model {model:?}: {e}")))?;
+        let inputs = [
+            NamedTensor::i64("input_ids", &dims, &ids)?,
+            NamedTensor::i64("attention_mask", &dims, &mask)?,
+        ];
+        let outputs = host
+            .run_model(model, &inputs)
+            .map_err(|e| Error::upstream(format!("model {model:?}: {e}")))?;
         let hidden = outputs
             .iter()
             .find(|t| t.name == "last_hidden_state")
             .ok_or_else(|| {
-                EmbedError::upstream(format!("model {model:?} has no last_hidden_state output"))
+                Error::upstream(format!("model {model:?} has no last_hidden_state output"))
             })?;
         let expected = [batch.len() as u32, seq as u32, DIM as u32];
-        if hidden.dims != expected {
-            return Err(EmbedError::upstream(format!(
+        if hidden.dims() != expected {
+            return Err(Error::upstream(format!(
                 "model {model:?}: last_hidden_state has dimensions {:?}, expected {expected:?}",
-                hidden.dims
+                hidden.dims()
             )));
         }
-        let values = hidden.to_f32().map_err(EmbedError::upstream)?;
+        let values = hidden
+            .to_f32()
+            .map_err(|e| Error::upstream(e.to_string()))?;
         for (row, tokens) in values.chunks_exact(seq * DIM).zip(batch) {
             embeddings.push(mean_pool_normalized(row, DIM, tokens.len()));
         }

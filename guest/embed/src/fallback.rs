@@ -13,9 +13,11 @@
 //! answer is vectors of the same model; the guest still checks it has one vector of
 //! [`DIM`] values per input and scales each to unit length, as the local path does.
 
+use hybrid_guest::metadata::Metadata;
+use hybrid_guest::remote::{EmbeddingsResult, RemoteError};
+use hybrid_guest::{Error, Host};
+
 use crate::encoder::DIM;
-use crate::error::EmbedError;
-use crate::imports::{Imports, RemoteEmbeddings};
 use crate::pooling::normalize;
 
 /// The fallback options of one request.
@@ -28,29 +30,23 @@ pub struct Options {
 }
 
 /// The options in `metadata`, or `None` when it names no fallback.
-pub fn options(metadata: &[(String, String)]) -> Result<Option<Options>, EmbedError> {
-    let last = |key: &str| {
-        metadata
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.trim())
-    };
-    let endpoint = match last("fallback") {
+pub fn options(metadata: &[(String, String)]) -> Result<Option<Options>, Error> {
+    let metadata = Metadata::new(metadata);
+    let endpoint = match metadata.get("fallback") {
         None => return Ok(None),
         Some("") => {
-            return Err(EmbedError::bad_request(
+            return Err(Error::bad_request(
                 "metadata fallback=: name a serverless embeddings endpoint, or leave it out",
             ));
         }
         Some(endpoint) => endpoint.to_owned(),
     };
-    let prefer_remote = match last("prefer") {
+    let prefer_remote = match metadata.get("prefer") {
         None => false,
         Some(v) if v.eq_ignore_ascii_case("local") => false,
         Some(v) if v.eq_ignore_ascii_case("remote") => true,
         Some(v) => {
-            return Err(EmbedError::bad_request(format!(
+            return Err(Error::bad_request(format!(
                 "metadata prefer must be local or remote, got {v:?}"
             )));
         }
@@ -64,11 +60,11 @@ pub fn options(metadata: &[(String, String)]) -> Result<Option<Options>, EmbedEr
 /// Embeds `inputs` on `endpoint`: unit-length vectors, or the failure as
 /// `case: message` (a malformed answer is `bad-response`).
 pub fn embed(
-    imports: &mut impl Imports,
+    host: &mut impl Host,
     endpoint: &str,
     inputs: &[String],
-) -> Result<RemoteEmbeddings, String> {
-    let mut answer = imports.remote_embed(endpoint, inputs)?;
+) -> Result<EmbeddingsResult, String> {
+    let mut answer = host.embed(endpoint, inputs).map_err(|e| describe(&e))?;
     if answer.vectors.len() != inputs.len() {
         return Err(format!(
             "bad-response: endpoint {endpoint:?} returned {} vectors for {} inputs",
@@ -84,6 +80,17 @@ pub fn embed(
     }
     answer.vectors.iter_mut().for_each(|v| normalize(v));
     Ok(answer)
+}
+
+/// `case: message`, as [`RemoteError`] displays it, except that a rate limit's wait is
+/// spelled out as this pipeline has always reported it.
+fn describe(error: &RemoteError) -> String {
+    match error {
+        RemoteError::RateLimited(Some(ms)) => {
+            format!("rate-limited: the provider asks to retry after {ms} ms")
+        }
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -122,14 +129,29 @@ mod tests {
     }
 
     #[test]
+    fn remote_errors_read_as_case_and_message() {
+        assert_eq!(
+            describe(&RemoteError::RateLimited(Some(1500))),
+            "rate-limited: the provider asks to retry after 1500 ms"
+        );
+        assert_eq!(
+            describe(&RemoteError::Rejected {
+                status: 400,
+                message: "bad input".into()
+            }),
+            "rejected: HTTP 400: bad input"
+        );
+    }
+
+    #[test]
     fn empty_fallback_and_unknown_prefer_are_bad_requests() {
         assert!(matches!(
             options(&meta(&[("fallback", " ")])),
-            Err(EmbedError::BadRequest(_))
+            Err(Error::BadRequest(_))
         ));
         assert!(matches!(
             options(&meta(&[("fallback", "same"), ("prefer", "gpu")])),
-            Err(EmbedError::BadRequest(m)) if m.contains("\"gpu\"")
+            Err(Error::BadRequest(m)) if m.contains("\"gpu\"")
         ));
     }
 }

@@ -20,23 +20,29 @@
 //! - [`encoder`]: batching, padding and the model runs.
 //! - [`pooling`]: mean pooling and L2 normalisation.
 //! - [`response`]: the OpenAI response JSON (float or base64) and the routing reason.
-//! - [`tensor`], [`imports`]: the host interface as plain Rust, so all of the above runs
-//!   natively in unit tests with a fake model.
-//! - [`error`]: the failure cases, one per WIT `error` case.
-//! - `component` (wasm32 only): the generated bindings and the glue to them.
+//! - [`Embed`]: the component's export, through the guest SDK ([`hybrid_guest`]), whose
+//!   host trait lets all of the above run natively in unit tests with a fake model.
 
-#[cfg(target_arch = "wasm32")]
-mod component;
 pub mod embed;
 pub mod encoder;
-pub mod error;
 pub mod fallback;
-pub mod imports;
 pub mod normalize;
 pub mod pooling;
 pub mod request;
 pub mod response;
-pub mod tensor;
 pub mod tokenizer;
 pub mod vocab;
 pub mod wordpiece;
+
+use hybrid_guest::{Error, Host, Pipeline, Request, Response};
+
+/// The exported pipeline: [`embed::handle`].
+pub struct Embed;
+
+impl Pipeline for Embed {
+    fn handle(request: Request, host: &mut impl Host) -> Result<Response, Error> {
+        embed::handle(host, &request)
+    }
+}
+
+hybrid_guest::export_pipeline!(Embed);

@@ -9,10 +9,11 @@
 //! arrays (OpenAI's other input form) and any `dimensions` but the model's 384 are
 //! rejected as bad requests.
 
+use hybrid_guest::Error;
+use hybrid_guest::request::declares_json;
 use serde_json::Value;
 
 use crate::encoder::DIM;
-use crate::error::EmbedError;
 
 /// The most inputs one request may carry (OpenAI's limit).
 pub const MAX_INPUTS: usize = 2048;
@@ -36,29 +37,28 @@ pub struct EmbeddingsRequest {
 }
 
 /// Checks the content type and parses `body`.
-pub fn parse(content_type: &str, body: &[u8]) -> Result<EmbeddingsRequest, EmbedError> {
-    let mime = content_type.split(';').next().unwrap_or("").trim();
-    if !(mime.is_empty() || mime.eq_ignore_ascii_case("application/json")) {
-        return Err(EmbedError::Unsupported(format!(
+pub fn parse(content_type: &str, body: &[u8]) -> Result<EmbeddingsRequest, Error> {
+    if !declares_json(content_type) {
+        return Err(Error::Unsupported(format!(
             "content type {content_type:?}: send application/json"
         )));
     }
     let json: Value = serde_json::from_slice(body)
-        .map_err(|e| EmbedError::bad_request(format!("the body is not valid JSON: {e}")))?;
+        .map_err(|e| Error::bad_request(format!("the body is not valid JSON: {e}")))?;
     let Value::Object(fields) = json else {
-        return Err(EmbedError::bad_request("the body must be a JSON object"));
+        return Err(Error::bad_request("the body must be a JSON object"));
     };
     let inputs = match fields.get("input") {
         None | Some(Value::Null) => {
-            return Err(EmbedError::bad_request("'input' is required"));
+            return Err(Error::bad_request("'input' is required"));
         }
         Some(Value::String(s)) => vec![text(s, "$.input")?],
         Some(Value::Array(items)) => {
             if items.is_empty() {
-                return Err(EmbedError::bad_request("input must not be empty"));
+                return Err(Error::bad_request("input must not be empty"));
             }
             if items.len() > MAX_INPUTS {
-                return Err(EmbedError::bad_request(format!(
+                return Err(Error::bad_request(format!(
                     "input has {} items; at most {MAX_INPUTS} are allowed",
                     items.len()
                 )));
@@ -68,17 +68,17 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<EmbeddingsRequest, Embed
                 .enumerate()
                 .map(|(i, item)| match item {
                     Value::String(s) => text(s, &format!("$.input[{i}]")),
-                    Value::Number(_) | Value::Array(_) => Err(EmbedError::bad_request(format!(
+                    Value::Number(_) | Value::Array(_) => Err(Error::bad_request(format!(
                         "'$.input[{i}]' is invalid: token-id inputs are not supported, send strings"
                     ))),
-                    _ => Err(EmbedError::bad_request(format!(
+                    _ => Err(Error::bad_request(format!(
                         "'$.input[{i}]' is invalid: expected a string"
                     ))),
                 })
                 .collect::<Result<_, _>>()?
         }
         Some(_) => {
-            return Err(EmbedError::bad_request(
+            return Err(Error::bad_request(
                 "'$.input' is invalid: expected a string or an array of strings",
             ));
         }
@@ -88,7 +88,7 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<EmbeddingsRequest, Embed
         Some(Value::String(s)) if s == "float" => EncodingFormat::Float,
         Some(Value::String(s)) if s == "base64" => EncodingFormat::Base64,
         Some(other) => {
-            return Err(EmbedError::bad_request(format!(
+            return Err(Error::bad_request(format!(
                 "encoding_format must be \"float\" or \"base64\", got {other}"
             )));
         }
@@ -97,7 +97,7 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<EmbeddingsRequest, Embed
         None | Some(Value::Null) => {}
         Some(Value::Number(n)) if n.as_u64() == Some(DIM as u64) => {}
         Some(other) => {
-            return Err(EmbedError::bad_request(format!(
+            return Err(Error::bad_request(format!(
                 "dimensions {other} is not supported: this model's embeddings always have {DIM}"
             )));
         }
@@ -105,7 +105,7 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<EmbeddingsRequest, Embed
     if let Some(model) = fields.get("model")
         && !(model.is_string() || model.is_null())
     {
-        return Err(EmbedError::bad_request("model must be a string"));
+        return Err(Error::bad_request("model must be a string"));
     }
     Ok(EmbeddingsRequest {
         inputs,
@@ -114,9 +114,9 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<EmbeddingsRequest, Embed
 }
 
 /// `s` owned, unless it is empty (OpenAI rejects empty strings, naming the path).
-fn text(s: &str, path: &str) -> Result<String, EmbedError> {
+fn text(s: &str, path: &str) -> Result<String, Error> {
     if s.is_empty() {
-        return Err(EmbedError::bad_request(format!(
+        return Err(Error::bad_request(format!(
             "'{path}' is invalid: an input must not be an empty string"
         )));
     }
@@ -172,6 +172,6 @@ mod tests {
         let many = format!(r#"{{"input": [{}]}}"#, vec![r#""a""#; 2049].join(","));
         assert!(err(&many).contains("at most 2048"));
         let wav = parse("audio/wav", b"{}").expect_err("wav");
-        assert!(matches!(wav, EmbedError::Unsupported(_)));
+        assert!(matches!(wav, Error::Unsupported(_)));
     }
 }

@@ -7,8 +7,8 @@
 //! cost is `input * input_usd_per_mtok / 1e6 + output * output_usd_per_mtok / 1e6 +
 //! usd_per_request`.
 
-use classify::host::Message;
-use classify::signals::EndpointPrice;
+use hybrid_guest::remote::Message;
+use hybrid_guest::signals::EndpointPrice;
 
 /// Characters per token in the estimate.
 pub const CHARS_PER_TOKEN: usize = 4;
@@ -54,8 +54,10 @@ mod tests {
     fn the_cost_adds_input_output_and_the_per_request_price() {
         let price = EndpointPrice {
             name: "strong".into(),
+            kind: "chat".into(),
             input_usd_per_mtok: 1.0,
             output_usd_per_mtok: 5.0,
+            usd_per_audio_second: 0.0,
             usd_per_request: 0.0001,
         };
         // 100 chars = 25 tokens in, 2 out.

@@ -4,8 +4,9 @@
 //! box's queue). Gathering first keeps the rules ([`crate::rules`]) a pure function that
 //! unit tests drive field by field.
 
-use classify::host::Message;
-use classify::signals::{self, Signals, WindowSpend};
+use hybrid_guest::Host;
+use hybrid_guest::remote::Message;
+use hybrid_guest::signals::{self, WindowSpend};
 
 use crate::cost;
 use crate::pii::Counts;
@@ -47,7 +48,7 @@ pub struct Facts {
 /// `max_tokens`, with `personal` data in its text, under `settings`, reading the signals
 /// from `host`.
 pub fn gather(
-    host: &mut impl Signals,
+    host: &mut impl Host,
     settings: &PolicySettings,
     personal: Counts,
     body_bytes: usize,
@@ -82,14 +83,14 @@ pub fn gather(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use classify::fake::FakeHost;
-    use classify::metadata::Metadata;
-    use classify::signals::Circuit;
+    use classify::fake;
+    use hybrid_guest::metadata::Metadata;
+    use hybrid_guest::signals::CircuitState;
 
     #[test]
     fn reads_the_signals_of_the_configured_endpoint() {
-        let mut host = FakeHost::confident(1, 0.5);
-        host.endpoints[0].circuit = Circuit::Open;
+        let mut host = fake::confident(1, 0.5);
+        host.endpoints[0].circuit = CircuitState::Open;
         host.spend[1].budget_micro_usd = Some(10);
         host.spend[1].spent_micro_usd = 10;
         host.load.queue_depth = 3;

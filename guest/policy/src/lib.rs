@@ -25,17 +25,24 @@
 //! - [`cost`]: the escalation priced before it is made.
 //! - [`facts`]: the request, settings and signals the rules look at.
 //! - [`rules`]: the rules, a pure function of the facts.
-//! - `imports` (wasm32 only): [`classify::host::Host`] and [`classify::signals::Signals`]
-//!   over the generated bindings.
-//! - `component` (wasm32 only): the generated bindings and the exported `handle`.
+//! - [`Policy`]: the component's export, through the guest SDK ([`hybrid_guest`]).
 
-#[cfg(target_arch = "wasm32")]
-mod component;
 pub mod cost;
 pub mod facts;
-#[cfg(target_arch = "wasm32")]
-mod imports;
 pub mod pii;
 pub mod pipeline;
 pub mod rules;
 pub mod settings;
+
+use hybrid_guest::{Error, Host, Pipeline, Request, Response};
+
+/// The exported pipeline: [`pipeline::handle`].
+pub struct Policy;
+
+impl Pipeline for Policy {
+    fn handle(request: Request, host: &mut impl Host) -> Result<Response, Error> {
+        pipeline::handle(host, &request)
+    }
+}
+
+hybrid_guest::export_pipeline!(Policy);

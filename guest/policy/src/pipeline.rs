@@ -11,15 +11,13 @@
 //! error case; never the pixels, the text or the provider's messages.
 
 use classify::cascade;
-use classify::error::PipelineError;
-use classify::host::Host;
-use classify::metadata::Metadata;
 use classify::outcome::Outcome;
 use classify::prompt;
-use classify::request::{self, Request};
-use classify::response::{self, Answer};
+use classify::request;
+use classify::response;
 use classify::settings::Route;
-use classify::signals::Signals;
+use hybrid_guest::metadata::Metadata;
+use hybrid_guest::{Error, Host, Request, Response};
 
 use crate::facts;
 use crate::pii::{self, Counts};
@@ -27,10 +25,7 @@ use crate::rules::{self, Action, Rule};
 use crate::settings::{PolicySettings, Redact};
 
 /// Handles one request.
-pub fn handle(
-    host: &mut (impl Host + Signals),
-    request: Request<'_>,
-) -> Result<Answer, PipelineError> {
+pub fn handle(host: &mut impl Host, request: &Request) -> Result<Response, Error> {
     let mut rule = None;
     let result = serve(host, request, &mut rule);
     let rule = rule.map_or_else(String::new, |r| format!("rule {}; ", r.name()));
@@ -48,12 +43,12 @@ pub fn handle(
 
 /// The steps; `rule` is set once the rules have decided.
 fn serve(
-    host: &mut (impl Host + Signals),
-    request: Request<'_>,
+    host: &mut impl Host,
+    request: &Request,
     rule: &mut Option<Rule>,
-) -> Result<Outcome, PipelineError> {
-    let digit = request::parse(request.content_type, request.body)?;
-    let settings = PolicySettings::from_metadata(&Metadata::new(request.metadata))?;
+) -> Result<Outcome, Error> {
+    let digit = request::parse(&request.content_type, &request.body)?;
+    let settings = PolicySettings::from_metadata(&Metadata::of(request))?;
     let findings = digit.text.as_deref().map(pii::scan).unwrap_or_default();
     let context = match &digit.text {
         Some(text) if findings.is_empty() => Some(text.clone()),
@@ -85,45 +80,21 @@ fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use classify::fake::FakeHost;
-    use classify::host::RemoteError;
-    use classify::signals::Circuit;
-
-    fn body(text: Option<&str>) -> Vec<u8> {
-        let mut v = serde_json::json!({"pixels": vec![3; 64]});
-        if let Some(text) = text {
-            v["text"] = text.into();
-        }
-        serde_json::to_vec(&v).expect("JSON")
-    }
+    use classify::fake::{self, FakeHost};
+    use hybrid_guest::remote::RemoteError;
+    use hybrid_guest::signals::CircuitState;
 
     fn send(
         host: &mut FakeHost,
         body: &[u8],
         metadata: &[(&str, &str)],
-    ) -> Result<Answer, PipelineError> {
-        let metadata: Vec<(String, String)> = metadata
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        handle(
-            host,
-            Request {
-                id: "r1",
-                content_type: "application/json",
-                body,
-                metadata: &metadata,
-            },
-        )
-    }
-
-    fn json(answer: &Answer) -> serde_json::Value {
-        serde_json::from_slice(&answer.body).expect("JSON")
+    ) -> Result<Response, Error> {
+        handle(host, &fake::request(body, metadata))
     }
 
     /// A host whose model is unsure, so that only the rules keep a request local.
     fn unsure() -> FakeHost {
-        FakeHost::confident(5, 0.42)
+        fake::confident(5, 0.42)
     }
 
     const PERSONAL: &str = "from jane@example.com, card 4111 1111 1111 1111";
@@ -131,13 +102,13 @@ mod tests {
     #[test]
     fn with_no_rule_matching_the_cascade_decides() {
         let mut host = unsure();
-        let a = send(&mut host, &body(Some("second form")), &[]).expect("answered");
+        let a = send(&mut host, &fake::body(Some("second form")), &[]).expect("answered");
         assert_eq!(a.routing.route, "remote:strong");
         assert_eq!(
             a.routing.reason,
             "confidence 0.42 < threshold 0.90: escalated"
         );
-        assert!(host.calls[0].1[1].content == "Context: second form");
+        assert!(host.chats[0].messages[1].content == "Context: second form");
         assert_eq!(
             host.logs,
             [
@@ -145,8 +116,8 @@ mod tests {
               1 attempts, 20 ms, 3 micro-USD; local confidence 0.420"
             ]
         );
-        let mut host = FakeHost::confident(5, 0.95);
-        let a = send(&mut host, &body(None), &[]).expect("answered");
+        let mut host = fake::confident(5, 0.95);
+        let a = send(&mut host, &fake::body(None), &[]).expect("answered");
         assert_eq!(
             (a.routing.route.as_str(), a.routing.reason.as_str()),
             ("local", "confidence 0.95 >= threshold 0.90")
@@ -156,25 +127,25 @@ mod tests {
     #[test]
     fn private_requests_stay_local_without_a_call() {
         let mut host = unsure();
-        let a = send(&mut host, &body(None), &[("private", "true")]).expect("local");
+        let a = send(&mut host, &fake::body(None), &[("private", "true")]).expect("local");
         assert_eq!(
             (a.routing.route.as_str(), a.routing.reason.as_str()),
             ("local", "tagged private: stays on the box")
         );
-        assert_eq!(json(&a)["label"], "5");
-        assert!(host.calls.is_empty());
+        assert_eq!(fake::json_body(&a)["label"], "5");
+        assert!(host.chats.is_empty());
         assert!(host.logs[0].contains("rule private"), "{}", host.logs[0]);
     }
 
     #[test]
     fn personal_data_stays_local_by_default() {
         let mut host = unsure();
-        let a = send(&mut host, &body(Some(PERSONAL)), &[]).expect("local");
+        let a = send(&mut host, &fake::body(Some(PERSONAL)), &[]).expect("local");
         assert_eq!(
             a.routing.reason,
             "personal data (e-mail, card) stays on the box"
         );
-        assert!(host.calls.is_empty());
+        assert!(host.chats.is_empty());
         assert!(!host.logs[0].contains("jane"), "{}", host.logs[0]);
     }
 
@@ -183,7 +154,7 @@ mod tests {
         let mut host = unsure();
         let a = send(
             &mut host,
-            &body(Some(PERSONAL)),
+            &fake::body(Some(PERSONAL)),
             &[("setting.redact", "allow")],
         )
         .expect("remote");
@@ -191,7 +162,7 @@ mod tests {
             a.routing.reason,
             "redacted 1 e-mail, 1 card; confidence 0.42 < threshold 0.90: escalated"
         );
-        let prompt = &host.calls[0].1[1].content;
+        let prompt = &host.chats[0].messages[1].content;
         assert_eq!(prompt, "Context: from [EMAIL], card [CARD]");
         assert!(!prompt.contains("jane") && !prompt.contains("4111"));
     }
@@ -199,7 +170,7 @@ mod tests {
     #[test]
     fn signals_keep_it_local_without_a_call() {
         let mut open = unsure();
-        open.endpoints[0].circuit = Circuit::Open;
+        open.endpoints[0].circuit = CircuitState::Open;
         let mut spent = unsure();
         spent.spend[2].budget_micro_usd = Some(5_000_000);
         spent.spend[2].spent_micro_usd = 5_000_000;
@@ -210,12 +181,12 @@ mod tests {
                 "per-day budget spent ($5.000000 of $5.000000): stays on the box",
             ),
         ] {
-            let a = send(&mut host, &body(None), &[]).expect("local");
+            let a = send(&mut host, &fake::body(None), &[]).expect("local");
             assert_eq!(
                 (a.routing.route.as_str(), a.routing.reason.as_str()),
                 ("local", reason)
             );
-            assert!(host.calls.is_empty());
+            assert!(host.chats.is_empty());
         }
     }
 
@@ -226,12 +197,12 @@ mod tests {
             ("setting.egress", "dear"),
             ("setting.max_egress_bytes", "100"),
         ];
-        let a = send(&mut host, &body(None), &settings).expect("local");
+        let a = send(&mut host, &fake::body(None), &settings).expect("local");
         assert_eq!(
             a.routing.reason,
             "egress dear and body 140 bytes > 100: stays on the box"
         );
-        assert!(host.calls.is_empty());
+        assert!(host.chats.is_empty());
     }
 
     #[test]
@@ -241,7 +212,7 @@ mod tests {
         let mut host = unsure();
         let a = send(
             &mut host,
-            &body(None),
+            &fake::body(None),
             &[("setting.max_cost_usd", "0.00005")],
         )
         .expect("local");
@@ -249,21 +220,21 @@ mod tests {
             a.routing.reason,
             "escalation would cost $0.000078 > ceiling $0.000050: stays on the box"
         );
-        assert!(host.calls.is_empty());
+        assert!(host.chats.is_empty());
         let ceiling = [
             ("setting.max_cost_usd", "0.0001"),
             ("max_cost_usd", "0.00006"),
         ];
-        let a = send(&mut host, &body(None), &ceiling).expect("local");
+        let a = send(&mut host, &fake::body(None), &ceiling).expect("local");
         assert!(
             a.routing.reason.contains("> ceiling $0.000060"),
             "{}",
             a.routing.reason
         );
         let raised = [("setting.max_cost_usd", "0.0001"), ("max_cost_usd", "1")];
-        let a = send(&mut host, &body(None), &raised).expect("remote");
+        let a = send(&mut host, &fake::body(None), &raised).expect("remote");
         assert_eq!(a.routing.route, "remote:strong");
-        assert_eq!(host.calls.len(), 1);
+        assert_eq!(host.chats.len(), 1);
     }
 
     #[test]
@@ -272,7 +243,7 @@ mod tests {
         host.load.queue_depth = 2;
         let a = send(
             &mut host,
-            &body(None),
+            &fake::body(None),
             &[("setting.spill_queue_depth", "2")],
         )
         .expect("spill");
@@ -281,10 +252,10 @@ mod tests {
             ("remote:strong", "queue depth 2 >= 2: spilled to serverless")
         );
         assert!(host.runs.is_empty(), "the local model did not run");
-        assert!(json(&a).get("local").is_none());
+        assert!(fake::json_body(&a).get("local").is_none());
         let a = send(
             &mut host,
-            &body(None),
+            &fake::body(None),
             &[("setting.spill_queue_depth", "3")],
         )
         .expect("cascade");
@@ -298,9 +269,9 @@ mod tests {
     #[test]
     fn a_failed_spill_falls_back_as_configured() {
         let mut host = unsure();
-        host.chat_error = Some(RemoteError::Unavailable("503 three times".into()));
+        host.on_chat = fake::fail(RemoteError::Unavailable("503 three times".into()));
         let spill = ("setting.spill_queue_depth", "0");
-        let a = send(&mut host, &body(None), &[spill]).expect("fallback");
+        let a = send(&mut host, &fake::body(None), &[spill]).expect("fallback");
         assert_eq!(a.routing.route, "local");
         assert_eq!(
             a.routing.reason,
@@ -310,20 +281,25 @@ mod tests {
         assert_eq!(host.runs.len(), 1, "the local model ran after the failure");
         let e = send(
             &mut host,
-            &body(None),
+            &fake::body(None),
             &[spill, ("setting.fallback", "error")],
         )
         .expect_err("502");
-        assert!(matches!(e, PipelineError::Upstream(_)));
+        assert!(matches!(e, Error::Upstream(_)));
     }
 
     #[test]
     fn the_client_cannot_force_the_route_or_set_settings_badly() {
         let mut host = unsure();
-        let a = send(&mut host, &body(Some(PERSONAL)), &[("route", "remote")]).expect("local");
+        let a = send(
+            &mut host,
+            &fake::body(Some(PERSONAL)),
+            &[("route", "remote")],
+        )
+        .expect("local");
         assert_eq!(a.routing.route, "local", "route is not read by the policy");
-        let e = send(&mut host, &body(None), &[("private", "maybe")]).expect_err("400");
-        assert!(matches!(&e, PipelineError::BadRequest(m) if m.contains("\"private\"")));
-        assert!(host.calls.is_empty());
+        let e = send(&mut host, &fake::body(None), &[("private", "maybe")]).expect_err("400");
+        assert!(matches!(&e, Error::BadRequest(m) if m.contains("\"private\"")));
+        assert!(host.chats.is_empty());
     }
 }

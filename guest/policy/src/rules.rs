@@ -195,8 +195,8 @@ mod tests {
     use super::*;
     use crate::pii::Counts;
     use crate::settings::{Ceiling, CeilingSource, PolicySettings};
-    use classify::metadata::Metadata;
-    use classify::signals::WindowSpend;
+    use hybrid_guest::metadata::Metadata;
+    use hybrid_guest::signals::WindowSpend;
 
     /// Facts on which no rule matches: a quiet box, a healthy endpoint, no ceiling.
     fn quiet() -> Facts {

@@ -19,9 +19,9 @@
 //! The client's `route` is not read: a client must not be able to force its data out past
 //! the operator's rules.
 
-use classify::error::PipelineError;
-use classify::metadata::{Metadata, setting};
 use classify::settings::Settings;
+use hybrid_guest::Error;
+use hybrid_guest::metadata::{Metadata, setting};
 
 /// `setting.max_egress_bytes` unless set.
 pub const DEFAULT_MAX_EGRESS_BYTES: u64 = 4096;
@@ -85,7 +85,7 @@ pub struct PolicySettings {
 
 impl PolicySettings {
     /// Reads the settings from `metadata`.
-    pub fn from_metadata(metadata: &Metadata<'_>) -> Result<Self, PipelineError> {
+    pub fn from_metadata(metadata: &Metadata<'_>) -> Result<Self, Error> {
         let cascade = Settings::from_metadata(metadata)?;
         let redact = metadata
             .choice(
@@ -141,7 +141,7 @@ pub fn ceiling(operator: Option<f64>, client: Option<f64>) -> Option<Ceiling> {
 mod tests {
     use super::*;
 
-    fn read(items: &[(&str, &str)]) -> Result<PolicySettings, PipelineError> {
+    fn read(items: &[(&str, &str)]) -> Result<PolicySettings, Error> {
         let pairs: Vec<(String, String)> = items
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -61,6 +61,17 @@ impl bindings::Guest for TestPipeline {
                 }
                 Ok(echo(request))
             }
+            Mode::Recurse => {
+                let depth = recurse(core::hint::black_box(1));
+                Err(Error::Internal(format!("recursion ended at depth {depth}")))
+            }
+            Mode::LogFlood => {
+                let line = "x".repeat(4096);
+                for _ in 0..100_000 {
+                    log::log(log::Level::Info, &line);
+                }
+                Ok(echo(request))
+            }
             Mode::Huge => Ok(Response {
                 content_type: "application/octet-stream".into(),
                 body: vec![0; HUGE_BYTES],
@@ -93,6 +104,14 @@ impl bindings::Guest for TestPipeline {
 bindings::export!(TestPipeline with_types_in bindings);
 
 /// The body back with its content type.
+/// Calls itself until the stack runs out; the frame's array keeps it from being a loop.
+#[inline(never)]
+#[allow(unconditional_recursion, reason = "the stack overflow is the point")]
+fn recurse(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 16]);
+    recurse(frame[depth as usize % 16] + 1) + frame[0]
+}
+
 fn echo(request: Request) -> Response {
     Response {
         content_type: request.content_type,

@@ -26,10 +26,14 @@ pub enum Mode {
     RunLoop,
     /// Answer 20 MiB of zeros.
     Huge,
+    /// Recurse without end until the stack overflows (a trap).
+    Recurse,
+    /// Log 100,000 lines of 4 KiB, then echo.
+    LogFlood,
 }
 
 /// Every mode name, for the unknown-mode message.
-pub const MODE_NAMES: [&str; 15] = [
+pub const MODE_NAMES: [&str; 17] = [
     "echo",
     "trap",
     "loop",
@@ -45,6 +49,8 @@ pub const MODE_NAMES: [&str; 15] = [
     "remote-loop",
     "run-loop",
     "huge",
+    "recurse",
+    "log-flood",
 ];
 
 impl Mode {
@@ -77,6 +83,8 @@ impl Mode {
             "remote-loop" => Self::RemoteLoop,
             "run-loop" => Self::RunLoop,
             "huge" => Self::Huge,
+            "recurse" => Self::Recurse,
+            "log-flood" => Self::LogFlood,
             other => {
                 return Err(format!(
                     "unknown mode {other}; known modes: {}",

@@ -6,8 +6,10 @@
 //! speech into its own WAV and send that to the transcription endpoint, and build the
 //! JSON report and routing record. Then log one line of sizes, counts and timings.
 
-use crate::error::GateError;
-use crate::imports::{Imports, LoadedModel};
+use hybrid_guest::local::ModelInfo;
+use hybrid_guest::response::JSON;
+use hybrid_guest::{Error, Host, Request, Response, Routing};
+
 use crate::params::Params;
 use crate::report::{self, Egress, ModelRef, Report};
 use crate::resample::Resampler;
@@ -20,39 +22,17 @@ pub const MODEL_RATE: u32 = 16_000;
 /// Largest f32 sample, so that samples stay in [-1, 1) like i16 / 32768.
 const MAX_SAMPLE: f32 = 32767.0 / 32768.0;
 
-/// The parts of a WIT `messages.request` the gate reads.
-#[derive(Debug, Clone, Copy)]
-pub struct Request<'a> {
-    /// Request id, for the log line.
-    pub id: &'a str,
-    /// Declared MIME type of the body.
-    pub content_type: &'a str,
-    /// The WAV file.
-    pub body: &'a [u8],
-    /// Request metadata: parameters and whatever else the host passes.
-    pub metadata: &'a [(String, String)],
-}
-
-/// A successful answer: the JSON body and the routing record.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    /// JSON report (content type `application/json`).
-    pub body: Vec<u8>,
-    /// `local`, or `local+remote:<endpoint>` when the endpoint transcribed the speech.
-    pub route: String,
-    /// Routing reason, e.g. `2 speech segments, 69% speech; transcribed 4.1 s of speech`.
-    pub reason: String,
-    /// The model that answered: the transcription model the call record names (version
-    /// empty, as providers report none), else the local voice model.
-    pub model: ModelRef,
-}
-
-/// Handles one request.
-pub fn handle(imports: &mut impl Imports, request: Request<'_>) -> Result<Answer, GateError> {
-    wav::check_content_type(request.content_type)?;
-    let params = Params::from_metadata(request.metadata)?;
-    let pcm = wav::parse(request.body)?;
-    let model = find_model(imports, &params.model)?;
+/// Handles one request: the JSON report (`application/json`, [`report`]) and the routing
+/// record. The route is `local`, or `local+remote:<endpoint>` when the endpoint
+/// transcribed the speech; the reason counts segments and speech, e.g. `2 speech
+/// segments, 69% speech; transcribed 4.1 s of speech`; the model is the one that answered:
+/// the transcription model the call record names (version empty, as providers report
+/// none), else the local voice model.
+pub fn handle(host: &mut impl Host, request: &Request) -> Result<Response, Error> {
+    wav::check_content_type(&request.content_type)?;
+    let params = Params::from_metadata(&request.metadata)?;
+    let pcm = wav::parse(&request.body)?;
+    let model = find_model(host, &params.model)?;
 
     let samples: Vec<f32> = pcm
         .samples
@@ -71,9 +51,9 @@ pub fn handle(imports: &mut impl Imports, request: Request<'_>) -> Result<Answer
     let rate = u64::from(pcm.sample_rate);
     let duration_ms = (pcm.samples.len() as u64 * 1000 + rate / 2) / rate;
 
-    let started = imports.now_ns();
-    let probs = vad::speech_probabilities(imports, &model.name, &audio)?;
-    let model_ms = imports.now_ns().saturating_sub(started) / 1_000_000;
+    let started = host.now_ns();
+    let probs = vad::speech_probabilities(host, &model.name, &audio)?;
+    let model_ms = host.now_ns().saturating_sub(started) / 1_000_000;
 
     let mut segments = segments::detect(&probs.probs, duration_ms, &params);
     refine::tighten(&mut segments, &audio);
@@ -81,14 +61,14 @@ pub fn handle(imports: &mut impl Imports, request: Request<'_>) -> Result<Answer
     let speech_ratio = report::speech_ratio(&segments, duration_ms);
     let speech = speech_wav::encode(&audio, &segments);
     let transcribed = transcribe::transcribe(
-        imports,
+        host,
         params.transcribe.as_deref(),
         params.language.as_deref(),
         speech.as_ref(),
     );
     let speech_only = speech.as_ref().map_or(0, |s| s.bytes.len());
     let egress_bytes = Egress::new(request.body.len(), speech_only, transcribed.bytes_sent());
-    imports.log_info(&format!(
+    host.log_info(&format!(
         "voice-gate {}: {} body bytes, {} Hz, {} samples, {} chunks in {} model calls ({model_ms} ms), \
          {} segments, speech_only {speech_only} bytes, {}",
         request.id,
@@ -134,23 +114,24 @@ pub fn handle(imports: &mut impl Imports, request: Request<'_>) -> Result<Answer
         transcript_skipped,
     };
     let body = serde_json::to_vec(&report)
-        .map_err(|e| GateError::Internal(format!("serialising the report: {e}")))?;
-    Ok(Answer {
-        body,
+        .map_err(|e| Error::Internal(format!("serialising the report: {e}")))?;
+    let routing = Routing {
         route,
         reason,
-        model: answered_by,
-    })
+        model: answered_by.name,
+        model_version: answered_by.version,
+    };
+    Ok(Response::new(JSON, body, routing))
 }
 
 /// The loaded model called `name`, or an upstream error listing the ones available.
-fn find_model(imports: &mut impl Imports, name: &str) -> Result<LoadedModel, GateError> {
-    let models = imports.list_models();
+fn find_model(host: &mut impl Host, name: &str) -> Result<ModelInfo, Error> {
+    let models = host.list_models();
     if let Some(found) = models.iter().find(|m| m.name == name) {
         return Ok(found.clone());
     }
     let available: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
-    Err(GateError::upstream(format!(
+    Err(Error::upstream(format!(
         "voice model {name} is not loaded on this host; available models: {}",
         if available.is_empty() {
             "none".to_owned()
@@ -163,9 +144,9 @@ fn find_model(imports: &mut impl Imports, name: &str) -> Result<LoadedModel, Gat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imports::RemoteError;
-    use crate::vad::fake::FakeHost;
+    use crate::fake::{self, FakeHost};
     use crate::wav::build;
+    use hybrid_guest::remote::RemoteError;
 
     /// `seconds` of audio at `rate` with a loud 440 Hz tone between `from` and `to` s.
     fn tone_wav(rate: u32, seconds: f64, from: f64, to: f64) -> Vec<u8> {
@@ -183,24 +164,20 @@ mod tests {
         build::wav(rate, &samples)
     }
 
-    fn run(body: &[u8], metadata: &[(String, String)]) -> (Result<Answer, GateError>, FakeHost) {
-        run_on(FakeHost::default(), body, metadata)
+    fn run(body: &[u8], metadata: &[(String, String)]) -> (Result<Response, Error>, FakeHost) {
+        run_on(fake::host(), body, metadata)
     }
 
     fn run_on(
         mut host: FakeHost,
         body: &[u8],
         metadata: &[(String, String)],
-    ) -> (Result<Answer, GateError>, FakeHost) {
-        let answer = handle(
-            &mut host,
-            Request {
-                id: "req-1",
-                content_type: "audio/wav",
-                body,
-                metadata,
-            },
-        );
+    ) -> (Result<Response, Error>, FakeHost) {
+        let request = Request {
+            metadata: metadata.to_vec(),
+            ..Request::new("req-1", "audio/wav", body)
+        };
+        let answer = handle(&mut host, &request);
         (answer, host)
     }
 
@@ -224,7 +201,7 @@ mod tests {
         assert_eq!(json["model"]["version"], "test-1");
         assert_eq!(json["params"]["threshold"], 0.5);
         assert_eq!(
-            answer.reason,
+            answer.routing.reason,
             "1 speech segment, 35% speech; transcribed 1.1 s of speech"
         );
         assert_eq!(json["model"]["name"], "silero-vad");
@@ -241,9 +218,9 @@ mod tests {
         let body = build::wav(16000, &[0; 16000]);
         let (answer, host) = run(&body, &[]);
         let answer = answer.expect("handled");
-        assert_eq!(answer.reason, "no speech detected");
-        assert_eq!(answer.route, "local");
-        assert_eq!(answer.model.name, "silero-vad");
+        assert_eq!(answer.routing.reason, "no speech detected");
+        assert_eq!(answer.routing.route, "local");
+        assert_eq!(answer.routing.model, "silero-vad");
         let json: serde_json::Value = serde_json::from_slice(&answer.body).expect("json");
         assert_eq!(json["resampled"], false);
         assert_eq!(json["speech_ratio"], 0.0);
@@ -255,7 +232,7 @@ mod tests {
         assert!(host.transcriptions.is_empty());
     }
 
-    fn json_of(answer: &Answer) -> serde_json::Value {
+    fn json_of(answer: &Response) -> serde_json::Value {
         serde_json::from_slice(&answer.body).expect("json")
     }
 
@@ -308,18 +285,21 @@ mod tests {
         assert_eq!(transcript["cost_usd"].as_f64(), Some(micro as f64 / 1e6));
         assert!(json.get("transcript_skipped").is_none(), "{json}");
 
-        assert_eq!(answer.route, "local+remote:transcribe");
+        assert_eq!(answer.routing.route, "local+remote:transcribe");
         assert_eq!(
-            answer.model,
-            ModelRef {
-                name: "fake-whisper".into(),
-                version: String::new()
-            }
+            (
+                answer.routing.model.as_str(),
+                answer.routing.model_version.as_str()
+            ),
+            ("fake-whisper", "")
         );
         assert!(
-            answer.reason.ends_with("; transcribed 1.1 s of speech"),
+            answer
+                .routing
+                .reason
+                .ends_with("; transcribed 1.1 s of speech"),
             "{}",
-            answer.reason
+            answer.routing.reason
         );
         // The log says how it went, never what was said.
         assert_eq!(host.logs.len(), 1);
@@ -338,13 +318,10 @@ mod tests {
     #[test]
     fn a_failing_endpoint_still_answers_with_the_segments() {
         let body = tone_wav(16000, 3.0, 1.0, 2.0);
-        let host = FakeHost {
-            remote_error: Some(RemoteError::Unavailable(
-                "endpoint \"transcribe\" is failing: its circuit is open; next probe in 900 ms"
-                    .into(),
-            )),
-            ..FakeHost::default()
-        };
+        let mut host = fake::host();
+        host.on_transcribe = fake::fail(RemoteError::Unavailable(
+            "endpoint \"transcribe\" is failing: its circuit is open; next probe in 900 ms".into(),
+        ));
         let (answer, host) = run_on(host, &body, &[]);
         let answer = answer.expect("still answered");
         let json = json_of(&answer);
@@ -358,11 +335,11 @@ mod tests {
         assert_eq!(json["egress_bytes"]["sent"], serde_json::Value::Null);
         assert_eq!(json["egress_bytes"]["saved"], serde_json::Value::Null);
         assert!(json["egress_bytes"]["speech_only"].as_u64() > Some(44));
-        assert_eq!(answer.route, "local");
-        assert_eq!(answer.model.name, "silero-vad");
-        assert_eq!(answer.model.version, "test-1");
+        assert_eq!(answer.routing.route, "local");
+        assert_eq!(answer.routing.model, "silero-vad");
+        assert_eq!(answer.routing.model_version, "test-1");
         assert_eq!(
-            answer.reason,
+            answer.routing.reason,
             "1 speech segment, 35% speech; transcript skipped (unavailable)"
         );
         assert!(
@@ -388,14 +365,16 @@ mod tests {
             ),
         ] {
             let case = error.case();
-            let host = FakeHost {
-                remote_error: Some(error),
-                ..FakeHost::default()
-            };
+            let mut host = fake::host();
+            host.on_transcribe = fake::fail(error);
             let (answer, _) = run_on(host, &body, &[]);
             let answer = answer.expect("still answered");
             let json = json_of(&answer);
-            assert!(answer.reason.ends_with(reason), "{}", answer.reason);
+            assert!(
+                answer.routing.reason.ends_with(reason),
+                "{}",
+                answer.routing.reason
+            );
             let skipped = json["transcript_skipped"].as_str().expect("skipped");
             assert!(skipped.starts_with(&format!("{case}: ")), "{skipped}");
             assert_eq!(json["egress_bytes"]["sent"], 0);
@@ -408,17 +387,20 @@ mod tests {
         let body = tone_wav(16000, 3.0, 1.0, 2.0);
         let meta = |v: &str| vec![("transcribe".to_owned(), v.to_owned())];
         let (answer, host) = run(&body, &meta("whisper-eu"));
-        assert_eq!(answer.expect("handled").route, "local+remote:whisper-eu");
+        assert_eq!(
+            answer.expect("handled").routing.route,
+            "local+remote:whisper-eu"
+        );
         assert_eq!(host.transcriptions[0].endpoint, "whisper-eu");
 
         let (answer, host) = run(&body, &meta("off"));
         let answer = answer.expect("handled");
         assert!(host.transcriptions.is_empty());
-        assert_eq!(answer.route, "local");
+        assert_eq!(answer.routing.route, "local");
         assert!(
-            answer.reason.ends_with("; transcription off"),
+            answer.routing.reason.ends_with("; transcription off"),
             "{}",
-            answer.reason
+            answer.routing.reason
         );
         let json = json_of(&answer);
         assert_eq!(
@@ -432,24 +414,16 @@ mod tests {
 
     #[test]
     fn errors_come_before_the_model_runs() {
-        let mut host = FakeHost::default();
-        let err = handle(
-            &mut host,
-            Request {
-                id: "r",
-                content_type: "text/plain",
-                body: b"hello",
-                metadata: &[],
-            },
-        )
-        .expect_err("rejected");
-        assert!(matches!(err, GateError::Unsupported(_)));
+        let mut host = fake::host();
+        let err =
+            handle(&mut host, &Request::new("r", "text/plain", "hello")).expect_err("rejected");
+        assert!(matches!(err, Error::Unsupported(_)));
         let (err, host) = run(b"", &[]);
         assert_eq!(
             err.expect_err("empty"),
-            GateError::bad_request("empty body: expected a WAV file")
+            Error::bad_request("empty body: expected a WAV file")
         );
-        assert!(host.calls.is_empty());
+        assert!(host.runs.is_empty());
     }
 
     #[test]
@@ -458,7 +432,7 @@ mod tests {
         let (err, _) = run(&build::wav(16000, &[0; 100]), &meta);
         assert_eq!(
             err.expect_err("unknown"),
-            GateError::upstream(
+            Error::upstream(
                 "voice model whisper is not loaded on this host; available models: silero-vad"
             )
         );

@@ -20,24 +20,34 @@
 //! - [`transcribe`]: that WAV to the serverless endpoint; the outcome, failures included.
 //! - [`params`]: tuning parameters, endpoint and language from request metadata.
 //! - [`report`]: the JSON body, egress bytes and routing reason.
-//! - [`tensor`], [`imports`]: the host interface as plain Rust, so all of the above runs
-//!   natively in unit tests with a fake model and a fake transcription endpoint.
-//! - [`error`]: the failure cases, one per WIT `error` case.
-//! - `component` (wasm32 only): the generated bindings and the glue to them.
+//! - [`VoiceGate`]: the component's export, through the guest SDK ([`hybrid_guest`]),
+//!   whose host trait lets all of the above run natively in unit tests with a fake model
+//!   and a fake transcription endpoint (`fake`, the voice scenario on the SDK's
+//!   scriptable host).
 
-#[cfg(target_arch = "wasm32")]
-mod component;
-pub mod error;
+#[cfg(test)]
+mod fake;
 pub mod frames;
 pub mod gate;
-pub mod imports;
 pub mod params;
 pub mod refine;
 pub mod report;
 pub mod resample;
 pub mod segments;
 pub mod speech_wav;
-pub mod tensor;
 pub mod transcribe;
 pub mod vad;
 pub mod wav;
+
+use hybrid_guest::{Error, Host, Pipeline, Request, Response};
+
+/// The exported pipeline: [`gate::handle`].
+pub struct VoiceGate;
+
+impl Pipeline for VoiceGate {
+    fn handle(request: Request, host: &mut impl Host) -> Result<Response, Error> {
+        gate::handle(host, &request)
+    }
+}
+
+hybrid_guest::export_pipeline!(VoiceGate);

@@ -3,9 +3,9 @@
 //! Keys are lower-case (the host guarantees it); keys the gate does not know are ignored
 //! because the host passes its own metadata along too. When a key repeats, the last value
 //! wins, as with repeated command-line flags. A value that does not parse is a
-//! [`GateError::BadRequest`] quoting the key and value and saying what is expected.
+//! [`Error::BadRequest`] quoting the key and value and saying what is expected.
 
-use crate::error::GateError;
+use hybrid_guest::Error;
 
 /// Name of the voice model used unless metadata `model` says otherwise.
 pub const DEFAULT_MODEL: &str = "silero-vad";
@@ -56,7 +56,7 @@ impl Default for Params {
 
 impl Params {
     /// Reads the parameters from request metadata, starting from the defaults.
-    pub fn from_metadata(metadata: &[(String, String)]) -> Result<Self, GateError> {
+    pub fn from_metadata(metadata: &[(String, String)]) -> Result<Self, Error> {
         let mut params = Self::default();
         for (key, value) in metadata {
             match key.as_str() {
@@ -67,7 +67,7 @@ impl Params {
                 "model" => {
                     let name = value.trim();
                     if name.is_empty() {
-                        return Err(GateError::bad_request(
+                        return Err(Error::bad_request(
                             "metadata model=: expected the name of a local model",
                         ));
                     }
@@ -83,19 +83,19 @@ impl Params {
 }
 
 /// A probability strictly between 0 and 1: 0 would make everything speech, 1 nothing.
-fn threshold(key: &str, value: &str) -> Result<f32, GateError> {
+fn threshold(key: &str, value: &str) -> Result<f32, Error> {
     match value.trim().parse::<f32>() {
         Ok(t) if t > 0.0 && t < 1.0 => Ok(t),
-        _ => Err(GateError::bad_request(format!(
+        _ => Err(Error::bad_request(format!(
             "metadata {key}={value}: expected a number between 0 and 1"
         ))),
     }
 }
 
 /// An endpoint name, or `None` for `off`.
-fn endpoint(key: &str, value: &str) -> Result<Option<String>, GateError> {
+fn endpoint(key: &str, value: &str) -> Result<Option<String>, Error> {
     match value.trim() {
-        "" => Err(GateError::bad_request(format!(
+        "" => Err(Error::bad_request(format!(
             "metadata {key}=: expected the name of a transcription endpoint, or {TRANSCRIBE_OFF}"
         ))),
         TRANSCRIBE_OFF => Ok(None),
@@ -104,7 +104,7 @@ fn endpoint(key: &str, value: &str) -> Result<Option<String>, GateError> {
 }
 
 /// An ISO-639-1 code such as `en` (two or three letters), lower-cased; empty means none.
-fn language(key: &str, value: &str) -> Result<Option<String>, GateError> {
+fn language(key: &str, value: &str) -> Result<Option<String>, Error> {
     let code = value.trim();
     if code.is_empty() {
         return Ok(None);
@@ -112,17 +112,17 @@ fn language(key: &str, value: &str) -> Result<Option<String>, GateError> {
     if (2..=3).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphabetic()) {
         Ok(Some(code.to_ascii_lowercase()))
     } else {
-        Err(GateError::bad_request(format!(
+        Err(Error::bad_request(format!(
             "metadata {key}={value}: expected an ISO-639-1 language code such as en"
         )))
     }
 }
 
 /// A whole number of milliseconds up to [`MAX_MS`].
-fn millis(key: &str, value: &str) -> Result<u32, GateError> {
+fn millis(key: &str, value: &str) -> Result<u32, Error> {
     match value.trim().parse::<u32>() {
         Ok(ms) if ms <= MAX_MS => Ok(ms),
-        _ => Err(GateError::bad_request(format!(
+        _ => Err(Error::bad_request(format!(
             "metadata {key}={value}: expected a whole number of milliseconds from 0 to {MAX_MS}"
         ))),
     }
@@ -197,13 +197,10 @@ mod tests {
         };
         assert_eq!(
             err("threshold", "abc"),
-            GateError::bad_request("metadata threshold=abc: expected a number between 0 and 1")
+            Error::bad_request("metadata threshold=abc: expected a number between 0 and 1")
         );
         for v in ["0", "1", "1.5", "-0.1", "NaN", "inf"] {
-            assert!(
-                matches!(err("threshold", v), GateError::BadRequest(_)),
-                "{v}"
-            );
+            assert!(matches!(err("threshold", v), Error::BadRequest(_)), "{v}");
         }
         for v in ["-1", "2.5", "", "600001", "ten"] {
             let e = err("min_speech_ms", v);
@@ -214,12 +211,12 @@ mod tests {
                 "{e}"
             );
         }
-        assert!(matches!(err("model", " "), GateError::BadRequest(_)));
-        assert!(matches!(err("transcribe", ""), GateError::BadRequest(_)));
+        assert!(matches!(err("model", " "), Error::BadRequest(_)));
+        assert!(matches!(err("transcribe", ""), Error::BadRequest(_)));
         for v in ["english", "e", "en-US", "1"] {
             assert_eq!(
                 err("language", v),
-                GateError::bad_request(format!(
+                Error::bad_request(format!(
                     "metadata language={v}: expected an ISO-639-1 language code such as en"
                 ))
             );

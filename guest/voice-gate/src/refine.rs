@@ -3,7 +3,7 @@
 //! The VAD model's LSTM reacts late: its probability stays high for some 50-100 ms after
 //! speech stops, and the silence rule adds the time it takes to fall. Within each detected
 //! segment the audio itself says where the speech is, so the edges are moved inwards to
-//! the first and last 10 ms frame whose energy is within [`RELATIVE_FLOOR_DB`] of the
+//! the first and last 10 ms frame whose energy is within `RELATIVE_FLOOR_DB` of the
 //! segment's loudest frame. Edges only ever move inwards (the model decided *that* there is
 //! speech; energy only says *where* it stops), and in noisy audio, where the noise sits
 //! above that floor, nothing moves. Padding is applied afterwards.

@@ -13,9 +13,9 @@
 
 use serde::Serialize;
 
-use crate::imports::Transcription;
 use crate::params::Params;
 use crate::segments::Segment;
+use hybrid_guest::remote::TranscriptionResult;
 
 /// The JSON body of a voice-gate response.
 #[derive(Debug, Clone, Serialize)]
@@ -79,8 +79,8 @@ pub struct Transcript {
     pub audio_seconds: f32,
 }
 
-impl From<Transcription> for Transcript {
-    fn from(t: Transcription) -> Self {
+impl From<TranscriptionResult> for Transcript {
+    fn from(t: TranscriptionResult) -> Self {
         let call = t.call;
         Self {
             text: t.text,
@@ -91,7 +91,7 @@ impl From<Transcription> for Transcript {
             attempts: call.attempts,
             latency_ms: call.latency_ms,
             bytes_sent: call.bytes_sent,
-            audio_seconds: call.audio_seconds,
+            audio_seconds: call.usage.audio_seconds,
         }
     }
 }

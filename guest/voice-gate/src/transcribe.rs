@@ -8,7 +8,9 @@
 //! says why there is no transcript. A missing endpoint is the normal state of a box
 //! without serverless, so that case gets a reason that says so and how to change it.
 
-use crate::imports::{Imports, RemoteError, Transcription};
+use hybrid_guest::Host;
+use hybrid_guest::remote::{RemoteError, TranscriptionResult};
+
 use crate::params::TRANSCRIBE_OFF;
 use crate::speech_wav::SpeechWav;
 
@@ -21,7 +23,7 @@ pub enum Outcome {
     /// The endpoint transcribed `seconds` of speech.
     Transcribed {
         /// The transcript and its accounting.
-        transcription: Transcription,
+        transcription: TranscriptionResult,
         /// Seconds of speech sent.
         seconds: f64,
     },
@@ -40,7 +42,7 @@ pub enum Outcome {
 
 /// Transcribes `speech` on `endpoint` (`None`: turned off) with the `language` hint.
 pub fn transcribe(
-    imports: &mut impl Imports,
+    host: &mut impl Host,
     endpoint: Option<&str>,
     language: Option<&str>,
     speech: Option<&SpeechWav>,
@@ -51,7 +53,7 @@ pub fn transcribe(
     let Some(endpoint) = endpoint else {
         return Outcome::Off;
     };
-    match imports.transcribe(endpoint, &speech.bytes, FORMAT, language) {
+    match host.transcribe(endpoint, &speech.bytes, FORMAT, language) {
         Ok(transcription) => Outcome::Transcribed {
             transcription,
             seconds: speech.seconds(),
@@ -87,10 +89,11 @@ impl Outcome {
                 endpoint,
                 error: error @ RemoteError::NotFound(_),
             } => Some(format!(
-                "{error} (this host has no transcription endpoint {endpoint:?}: configure one, \
-                 name another with metadata transcribe=<endpoint>, or send transcribe={TRANSCRIBE_OFF})"
+                "{} (this host has no transcription endpoint {endpoint:?}: configure one, \
+                 name another with metadata transcribe=<endpoint>, or send transcribe={TRANSCRIBE_OFF})",
+                describe(error)
             )),
-            Self::Failed { error, .. } => Some(error.to_string()),
+            Self::Failed { error, .. } => Some(describe(error)),
         }
     }
 
@@ -147,11 +150,22 @@ impl Outcome {
     }
 }
 
+/// `case: message`, as [`RemoteError`] displays it, except that a rate limit's wait is
+/// spelled out as this pipeline has always reported it.
+fn describe(error: &RemoteError) -> String {
+    match error {
+        RemoteError::RateLimited(Some(ms)) => {
+            format!("rate-limited: the provider asked to retry after {ms} ms")
+        }
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imports::CallRecord;
-    use crate::vad::fake::FakeHost;
+    use crate::fake;
+    use hybrid_guest::remote::{CallRecord, Usage};
 
     fn speech() -> SpeechWav {
         SpeechWav {
@@ -162,7 +176,7 @@ mod tests {
 
     #[test]
     fn no_speech_or_off_makes_no_call() {
-        let mut host = FakeHost::default();
+        let mut host = fake::host();
         let none = transcribe(&mut host, Some("transcribe"), None, None);
         assert_eq!(none, Outcome::NoSpeech);
         assert_eq!(none.skipped().as_deref(), Some("no speech"));
@@ -175,7 +189,7 @@ mod tests {
 
     #[test]
     fn success_reports_the_call_record_and_the_route() {
-        let mut host = FakeHost::default();
+        let mut host = fake::host();
         let out = transcribe(&mut host, Some("asr"), Some("en"), Some(&speech()));
         let Outcome::Transcribed {
             transcription,
@@ -191,9 +205,13 @@ mod tests {
             CallRecord {
                 endpoint: "asr".into(),
                 model: "fake-whisper".into(),
-                audio_seconds: 1.0,
+                usage: Usage {
+                    audio_seconds: 1.0,
+                    ..Usage::default()
+                },
                 cost_micro_usd: 100,
                 bytes_sent: 32_044 + 200,
+                bytes_received: 0,
                 latency_ms: 7,
                 attempts: 1,
             }
@@ -263,10 +281,8 @@ mod tests {
         ];
         for (error, skipped, sent) in cases {
             let case = error.case();
-            let mut host = FakeHost {
-                remote_error: Some(error),
-                ..FakeHost::default()
-            };
+            let mut host = fake::host();
+            host.on_transcribe = fake::fail(error);
             let out = transcribe(&mut host, Some("t"), None, Some(&speech()));
             assert_eq!(out.skipped().as_deref(), Some(skipped));
             assert_eq!(out.route(), "local");
@@ -282,12 +298,10 @@ mod tests {
 
     #[test]
     fn a_missing_endpoint_reads_as_the_normal_state_of_a_box_without_serverless() {
-        let mut host = FakeHost {
-            remote_error: Some(RemoteError::NotFound(
-                "no endpoint named \"transcribe\"; configured endpoints: []".into(),
-            )),
-            ..FakeHost::default()
-        };
+        let mut host = fake::host();
+        host.on_transcribe = fake::fail(RemoteError::NotFound(
+            "no endpoint named \"transcribe\"; configured endpoints: []".into(),
+        ));
         let out = transcribe(&mut host, Some("transcribe"), None, Some(&speech()));
         assert_eq!(
             out.skipped().as_deref(),

@@ -5,8 +5,8 @@
 //! `LIST`, honouring the pad byte after odd-sized chunks) until both `fmt ` and `data` are
 //! found, validate the format (plain PCM or WAVE_FORMAT_EXTENSIBLE with the PCM subformat;
 //! mono; 16 bits; an accepted rate) and decode the samples. Corrupt or truncated files are
-//! [`GateError::BadRequest`]; well-formed files in another format are
-//! [`GateError::Unsupported`] naming what was found and what is accepted.
+//! [`Error::BadRequest`]; well-formed files in another format are
+//! [`Error::Unsupported`] naming what was found and what is accepted.
 //!
 //! Streaming writers (sox or espeak writing to a pipe) cannot seek back to fill in sizes.
 //! A data size of `0xFFFFFFFF` cannot be genuine under any body limit, so it means "to the
@@ -15,7 +15,7 @@
 //! case the data chunk really is empty and the file has no samples. A trailing odd byte
 //! of a streamed data chunk (half a sample) is dropped.
 
-use crate::error::GateError;
+use hybrid_guest::Error;
 
 /// Sample rates the gate accepts; everything but 16 kHz is resampled to 16 kHz.
 pub const ACCEPTED_RATES: [u32; 5] = [8000, 16000, 32000, 44100, 48000];
@@ -54,7 +54,7 @@ pub struct Pcm {
 
 /// Accepts the WAV content types and `application/octet-stream` or none; parameters after
 /// `;` and letter case are ignored.
-pub fn check_content_type(content_type: &str) -> Result<(), GateError> {
+pub fn check_content_type(content_type: &str) -> Result<(), Error> {
     let essence = content_type
         .split(';')
         .next()
@@ -64,7 +64,7 @@ pub fn check_content_type(content_type: &str) -> Result<(), GateError> {
     if ACCEPTED_CONTENT_TYPES.contains(&essence.as_str()) {
         Ok(())
     } else {
-        Err(GateError::unsupported(format!(
+        Err(Error::unsupported(format!(
             "content type {content_type} is not supported; send audio/wav"
         )))
     }
@@ -81,12 +81,12 @@ struct Format {
 }
 
 /// Parses a WAV file into 16-bit mono samples, or says precisely why it cannot.
-pub fn parse(body: &[u8]) -> Result<Pcm, GateError> {
+pub fn parse(body: &[u8]) -> Result<Pcm, Error> {
     if body.is_empty() {
-        return Err(GateError::bad_request("empty body: expected a WAV file"));
+        return Err(Error::bad_request("empty body: expected a WAV file"));
     }
     if body.len() < 12 || &body[0..4] != b"RIFF" || &body[8..12] != b"WAVE" {
-        return Err(GateError::bad_request(
+        return Err(Error::bad_request(
             "not a WAV file: the body does not start with a RIFF/WAVE header",
         ));
     }
@@ -97,7 +97,7 @@ pub fn parse(body: &[u8]) -> Result<Pcm, GateError> {
     let mut offset = 12;
     while offset < body.len() && (format.is_none() || data.is_none()) {
         let Some(header) = body.get(offset..offset + 8) else {
-            return Err(GateError::bad_request(format!(
+            return Err(Error::bad_request(format!(
                 "truncated WAV: chunk header at byte {offset} runs past the end of the {}-byte body",
                 body.len()
             )));
@@ -114,7 +114,7 @@ pub fn parse(body: &[u8]) -> Result<Pcm, GateError> {
         } else {
             let size = declared as usize;
             if size > present {
-                return Err(GateError::bad_request(format!(
+                return Err(Error::bad_request(format!(
                     "truncated WAV: {} chunk declares {size} bytes but only {present} are present",
                     chunk_name(&id)
                 )));
@@ -129,15 +129,15 @@ pub fn parse(body: &[u8]) -> Result<Pcm, GateError> {
             offset += 1;
         }
     }
-    let format = format.ok_or_else(|| GateError::bad_request("corrupt WAV: no fmt chunk"))?;
-    let data = data.ok_or_else(|| GateError::bad_request("corrupt WAV: no data chunk"))?;
+    let format = format.ok_or_else(|| Error::bad_request("corrupt WAV: no fmt chunk"))?;
+    let data = data.ok_or_else(|| Error::bad_request("corrupt WAV: no data chunk"))?;
     check_format(&format)?;
     let samples: Vec<i16> = data
         .chunks_exact(2)
         .map(|pair| i16::from_le_bytes([pair[0], pair[1]]))
         .collect();
     if samples.is_empty() {
-        return Err(GateError::bad_request(
+        return Err(Error::bad_request(
             "no audio samples: the WAV data chunk is empty",
         ));
     }
@@ -149,7 +149,7 @@ pub fn parse(body: &[u8]) -> Result<Pcm, GateError> {
 
 /// The bytes of a data chunk whose header declared `declared` bytes, given everything after
 /// the header (see the module docs for the streaming-size rules).
-fn data_bytes(rest: &[u8], declared: u32) -> Result<&[u8], GateError> {
+fn data_bytes(rest: &[u8], declared: u32) -> Result<&[u8], Error> {
     let streaming = declared == STREAMING_SIZE
         || (declared == 0 && !rest.is_empty() && !starts_with_chunk_id(rest));
     if streaming {
@@ -157,7 +157,7 @@ fn data_bytes(rest: &[u8], declared: u32) -> Result<&[u8], GateError> {
     }
     let size = declared as usize;
     rest.get(..size).ok_or_else(|| {
-        GateError::bad_request(format!(
+        Error::bad_request(format!(
             "truncated WAV: data chunk declares {size} bytes but only {} are present",
             rest.len()
         ))
@@ -179,9 +179,9 @@ fn chunk_name(id: &[u8; 4]) -> String {
 }
 
 /// Reads the `fmt ` chunk, resolving WAVE_FORMAT_EXTENSIBLE to its subformat tag.
-fn parse_format(chunk: &[u8]) -> Result<Format, GateError> {
+fn parse_format(chunk: &[u8]) -> Result<Format, Error> {
     if chunk.len() < 16 {
-        return Err(GateError::bad_request(format!(
+        return Err(Error::bad_request(format!(
             "corrupt WAV: fmt chunk is {} bytes; expected at least 16",
             chunk.len()
         )));
@@ -191,14 +191,14 @@ fn parse_format(chunk: &[u8]) -> Result<Format, GateError> {
     if tag == WAVE_FORMAT_EXTENSIBLE {
         // cbSize (2) + valid bits (2) + channel mask (4) + subformat GUID (16) = 40 bytes.
         if chunk.len() < 40 {
-            return Err(GateError::bad_request(format!(
+            return Err(Error::bad_request(format!(
                 "corrupt WAV: WAVE_FORMAT_EXTENSIBLE fmt chunk is {} bytes; expected at least 40",
                 chunk.len()
             )));
         }
         let guid = &chunk[24..40];
         if guid[2..] != KSDATAFORMAT_SUBTYPE_TAIL {
-            return Err(GateError::unsupported(
+            return Err(Error::unsupported(
                 "WAVE_FORMAT_EXTENSIBLE with an unknown subformat is not supported; send 16-bit PCM mono",
             ));
         }
@@ -214,42 +214,42 @@ fn parse_format(chunk: &[u8]) -> Result<Format, GateError> {
 }
 
 /// Accepts 16-bit PCM mono at one of [`ACCEPTED_RATES`].
-fn check_format(format: &Format) -> Result<(), GateError> {
+fn check_format(format: &Format) -> Result<(), Error> {
     const ACCEPTED: &str = "16-bit PCM mono";
     match format.tag {
         WAVE_FORMAT_PCM => {}
         WAVE_FORMAT_IEEE_FLOAT => {
-            return Err(GateError::unsupported(format!(
+            return Err(Error::unsupported(format!(
                 "{}-bit float samples are not supported; send {ACCEPTED}",
                 format.bits_per_sample
             )));
         }
         other => {
-            return Err(GateError::unsupported(format!(
+            return Err(Error::unsupported(format!(
                 "WAV format tag 0x{other:04x} is not supported; send {ACCEPTED}"
             )));
         }
     }
     if format.channels != 1 {
-        return Err(GateError::unsupported(format!(
+        return Err(Error::unsupported(format!(
             "{} channels are not supported; send {ACCEPTED}",
             format.channels
         )));
     }
     if format.bits_per_sample != 16 {
-        return Err(GateError::unsupported(format!(
+        return Err(Error::unsupported(format!(
             "{}-bit samples are not supported; send {ACCEPTED}",
             format.bits_per_sample
         )));
     }
     if format.block_align != 2 {
-        return Err(GateError::bad_request(format!(
+        return Err(Error::bad_request(format!(
             "corrupt WAV: block align is {} bytes but one 16-bit mono sample takes 2",
             format.block_align
         )));
     }
     if !ACCEPTED_RATES.contains(&format.sample_rate) {
-        return Err(GateError::unsupported(format!(
+        return Err(Error::unsupported(format!(
             "sample rate {} Hz is not supported; accepted rates are 8000, 16000, 32000, 44100 and 48000 Hz",
             format.sample_rate
         )));
@@ -315,14 +315,14 @@ mod tests {
 
     fn bad_request(body: &[u8]) -> String {
         match parse(body) {
-            Err(GateError::BadRequest(m)) => m,
+            Err(Error::BadRequest(m)) => m,
             other => panic!("expected bad-request, got {other:?}"),
         }
     }
 
     fn unsupported(body: &[u8]) -> String {
         match parse(body) {
-            Err(GateError::Unsupported(m)) => m,
+            Err(Error::Unsupported(m)) => m,
             other => panic!("expected unsupported, got {other:?}"),
         }
     }
@@ -342,7 +342,7 @@ mod tests {
         let err = check_content_type("audio/mpeg").expect_err("mp3 rejected");
         assert_eq!(
             err,
-            GateError::unsupported("content type audio/mpeg is not supported; send audio/wav")
+            Error::unsupported("content type audio/mpeg is not supported; send audio/wav")
         );
     }
 

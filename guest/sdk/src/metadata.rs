@@ -5,7 +5,7 @@
 //! value wins; values are trimmed. The typed readers return `bad-request` errors naming
 //! the key and the values it accepts.
 
-use crate::error::PipelineError;
+use crate::{Error, Request};
 
 /// The prefix of the operator's settings among the metadata keys.
 pub const SETTING_PREFIX: &str = "setting.";
@@ -22,6 +22,11 @@ impl<'a> Metadata<'a> {
         Self { pairs }
     }
 
+    /// A view of `request`'s metadata.
+    pub fn of(request: &'a Request) -> Self {
+        Self::new(&request.metadata)
+    }
+
     /// The last value of `key`, trimmed.
     pub fn get(&self, key: &str) -> Option<&'a str> {
         self.pairs
@@ -32,9 +37,9 @@ impl<'a> Metadata<'a> {
     }
 
     /// The last value of `key` as a non-empty string.
-    pub fn text(&self, key: &str) -> Result<Option<&'a str>, PipelineError> {
+    pub fn text(&self, key: &str) -> Result<Option<&'a str>, Error> {
         match self.get(key) {
-            Some("") => Err(PipelineError::bad_request(format!(
+            Some("") => Err(Error::bad_request(format!(
                 "metadata {key:?} is empty: give a value or leave the key out"
             ))),
             other => Ok(other),
@@ -42,13 +47,13 @@ impl<'a> Metadata<'a> {
     }
 
     /// The last value of `key` as a number in `min..=max`.
-    pub fn number(&self, key: &str, min: f64, max: f64) -> Result<Option<f64>, PipelineError> {
+    pub fn number(&self, key: &str, min: f64, max: f64) -> Result<Option<f64>, Error> {
         let Some(value) = self.get(key) else {
             return Ok(None);
         };
         match value.parse::<f64>() {
             Ok(n) if n.is_finite() && (min..=max).contains(&n) => Ok(Some(n)),
-            _ => Err(PipelineError::bad_request(format!(
+            _ => Err(Error::bad_request(format!(
                 "metadata {key:?} must be a number from {} to {}, got {value:?}",
                 show(min),
                 show(max)
@@ -57,26 +62,26 @@ impl<'a> Metadata<'a> {
     }
 
     /// The last value of `key` as a non-negative number (no upper bound).
-    pub fn non_negative(&self, key: &str) -> Result<Option<f64>, PipelineError> {
+    pub fn non_negative(&self, key: &str) -> Result<Option<f64>, Error> {
         let Some(value) = self.get(key) else {
             return Ok(None);
         };
         match value.parse::<f64>() {
             Ok(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
-            _ => Err(PipelineError::bad_request(format!(
+            _ => Err(Error::bad_request(format!(
                 "metadata {key:?} must be a number of 0 or more, got {value:?}"
             ))),
         }
     }
 
     /// The last value of `key` as a whole number from 0 to `max`.
-    pub fn whole(&self, key: &str, max: u64) -> Result<Option<u64>, PipelineError> {
+    pub fn whole(&self, key: &str, max: u64) -> Result<Option<u64>, Error> {
         let Some(value) = self.get(key) else {
             return Ok(None);
         };
         match value.parse::<u64>() {
             Ok(n) if n <= max => Ok(Some(n)),
-            _ => Err(PipelineError::bad_request(format!(
+            _ => Err(Error::bad_request(format!(
                 "metadata {key:?} must be a whole number from 0 to {max}, got {value:?}"
             ))),
         }
@@ -84,11 +89,7 @@ impl<'a> Metadata<'a> {
 
     /// The last value of `key` as one of `choices` (compared without regard to ASCII
     /// case), mapped to its value.
-    pub fn choice<T: Copy>(
-        &self,
-        key: &str,
-        choices: &[(&str, T)],
-    ) -> Result<Option<T>, PipelineError> {
+    pub fn choice<T: Copy>(&self, key: &str, choices: &[(&str, T)]) -> Result<Option<T>, Error> {
         let Some(value) = self.get(key) else {
             return Ok(None);
         };
@@ -98,7 +99,7 @@ impl<'a> Metadata<'a> {
             .map(|&(_, v)| Some(v))
             .ok_or_else(|| {
                 let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
-                PipelineError::bad_request(format!(
+                Error::bad_request(format!(
                     "metadata {key:?} must be {}, got {value:?}",
                     names.join(" or ")
                 ))
@@ -151,7 +152,7 @@ mod tests {
             ("setting.endpoint", " "),
         ]);
         let m = Metadata::new(&p);
-        let message = |e: PipelineError| e.to_string();
+        let message = |e: Error| e.to_string();
         assert_eq!(
             message(m.number("threshold", 0.0, 1.0).expect_err("range")),
             "bad-request: metadata \"threshold\" must be a number from 0.0 to 1.0, got \"1.5\""

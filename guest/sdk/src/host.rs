@@ -1,0 +1,174 @@
+//! Everything a pipeline can ask of the host, as one trait over plain Rust values:
+//! [`Host`] mirrors every import of the WIT world `pipeline` (`local`, `remote`,
+//! `signals`, `log`, `clock`). [`WasmHost`] implements it over the component's imports;
+//! unit tests implement it with `crate::fake::FakeHost` (feature `fake`), so a pipeline's
+//! whole flow runs natively.
+//!
+//! A component imports only the functions its code calls: an import no code path reaches
+//! is dropped when the component is built, so depending on the whole trait costs nothing.
+
+use crate::bindings::hybrid::inference::{clock, local, log, remote, signals};
+use crate::local::{LocalError, ModelInfo};
+use crate::remote::{
+    ChatParams, ChatResult, EmbeddingsResult, Message, RawResult, RemoteError, TranscriptionResult,
+};
+use crate::signals::{EndpointHealth, EndpointPrice, Load, WindowSpend};
+use crate::tensor::NamedTensor;
+
+pub use log::Level;
+
+/// The host functions a pipeline calls, one per WIT import.
+pub trait Host {
+    /// Every model loaded on this host, in configuration order (WIT `local.list-models`).
+    fn list_models(&mut self) -> Vec<ModelInfo>;
+
+    /// The bytes of asset `name` of `model`, e.g. a tokenizer's vocabulary (WIT
+    /// `local.asset`). Errors: `unknown-model`, or `bad-input-name` for an unknown asset.
+    fn asset(&mut self, model: &str, name: &str) -> Result<Vec<u8>, LocalError>;
+
+    /// Runs `model` once on `inputs`, one tensor per model input in any order, and returns
+    /// every output in the model's order (WIT `local.run`).
+    fn run_model(
+        &mut self,
+        model: &str,
+        inputs: &[NamedTensor],
+    ) -> Result<Vec<NamedTensor>, LocalError>;
+
+    /// A chat completion on `endpoint`, of kind `chat` (WIT `remote.chat`).
+    fn chat(
+        &mut self,
+        endpoint: &str,
+        messages: &[Message],
+        params: &ChatParams,
+    ) -> Result<ChatResult, RemoteError>;
+
+    /// One vector per input, in input order, from `endpoint`, of kind `embeddings` (WIT
+    /// `remote.embed`).
+    fn embed(&mut self, endpoint: &str, inputs: &[String])
+    -> Result<EmbeddingsResult, RemoteError>;
+
+    /// Transcribes `audio`, a file in `format` (`wav`, `mp3`, ...), on `endpoint`, of kind
+    /// `transcription`; `language` is an optional ISO-639-1 hint (WIT `remote.transcribe`).
+    fn transcribe(
+        &mut self,
+        endpoint: &str,
+        audio: &[u8],
+        format: &str,
+        language: Option<&str>,
+    ) -> Result<TranscriptionResult, RemoteError>;
+
+    /// POSTs the JSON `body` to `endpoint`, of kind `raw`, and returns its JSON answer
+    /// (WIT `remote.raw`).
+    fn raw(&mut self, endpoint: &str, body: &str) -> Result<RawResult, RemoteError>;
+
+    /// The box's load now (WIT `signals.local-load`).
+    fn local_load(&mut self) -> Load;
+
+    /// Health of every configured endpoint (WIT `signals.endpoints`).
+    fn endpoints(&mut self) -> Vec<EndpointHealth>;
+
+    /// Spend in each budget window: minute, hour, day (WIT `signals.spend`).
+    fn spend(&mut self) -> Vec<WindowSpend>;
+
+    /// What every configured endpoint charges, in name order (WIT `signals.prices`).
+    fn prices(&mut self) -> Vec<EndpointPrice>;
+
+    /// Writes `message` to the host's log at `level` (WIT `log.log`). For operators:
+    /// sizes, shapes, routes and timings, never payloads.
+    fn log(&mut self, level: Level, message: &str);
+
+    /// Nanoseconds on a monotonic clock; only differences mean anything (WIT `clock.now`).
+    fn now_ns(&mut self) -> u64;
+
+    /// Nanoseconds left before the host stops this request, zero once past its deadline
+    /// (WIT `clock.remaining`).
+    fn remaining_ns(&mut self) -> u64;
+
+    /// Writes `message` to the host's log at level info.
+    fn log_info(&mut self, message: &str) {
+        self.log(Level::Info, message);
+    }
+}
+
+/// The real host: [`Host`] over the component's imports. [`crate::export_pipeline!`]
+/// hands it to the pipeline; it only works inside a component (natively every call
+/// panics, as there is no host to call).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WasmHost;
+
+impl Host for WasmHost {
+    fn list_models(&mut self) -> Vec<ModelInfo> {
+        local::list_models()
+    }
+
+    fn asset(&mut self, model: &str, name: &str) -> Result<Vec<u8>, LocalError> {
+        local::asset(model, name).map_err(LocalError::from)
+    }
+
+    fn run_model(
+        &mut self,
+        model: &str,
+        inputs: &[NamedTensor],
+    ) -> Result<Vec<NamedTensor>, LocalError> {
+        local::run(model, inputs).map_err(LocalError::from)
+    }
+
+    fn chat(
+        &mut self,
+        endpoint: &str,
+        messages: &[Message],
+        params: &ChatParams,
+    ) -> Result<ChatResult, RemoteError> {
+        remote::chat(endpoint, messages, params).map_err(RemoteError::from)
+    }
+
+    fn embed(
+        &mut self,
+        endpoint: &str,
+        inputs: &[String],
+    ) -> Result<EmbeddingsResult, RemoteError> {
+        remote::embed(endpoint, inputs).map_err(RemoteError::from)
+    }
+
+    fn transcribe(
+        &mut self,
+        endpoint: &str,
+        audio: &[u8],
+        format: &str,
+        language: Option<&str>,
+    ) -> Result<TranscriptionResult, RemoteError> {
+        remote::transcribe(endpoint, audio, format, language).map_err(RemoteError::from)
+    }
+
+    fn raw(&mut self, endpoint: &str, body: &str) -> Result<RawResult, RemoteError> {
+        remote::raw(endpoint, body).map_err(RemoteError::from)
+    }
+
+    fn local_load(&mut self) -> Load {
+        signals::local_load()
+    }
+
+    fn endpoints(&mut self) -> Vec<EndpointHealth> {
+        signals::endpoints()
+    }
+
+    fn spend(&mut self) -> Vec<WindowSpend> {
+        signals::spend()
+    }
+
+    fn prices(&mut self) -> Vec<EndpointPrice> {
+        signals::prices()
+    }
+
+    fn log(&mut self, level: Level, message: &str) {
+        log::log(level, message);
+    }
+
+    fn now_ns(&mut self) -> u64 {
+        clock::now()
+    }
+
+    fn remaining_ns(&mut self) -> u64 {
+        clock::remaining()
+    }
+}
