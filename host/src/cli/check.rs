@@ -30,11 +30,23 @@ impl CheckArgs {
             &RuntimeConfig::default(),
             Arc::new(ModelRegistry::default()),
         )?;
+        let started = std::time::Instant::now();
         match runtime.check_component(&bytes) {
             Ok(summary) => {
+                let (ours, wasi): (Vec<&String>, Vec<&String>) = summary
+                    .imports
+                    .iter()
+                    .partition(|name| name.starts_with("hybrid:inference/"));
                 println!("ok: {} implements {WORLD}", self.component.display());
-                println!("  imports: {}", summary.imports.join(", "));
+                println!("  built against: {}", contract_versions(&ours));
+                println!("  hybrid imports: {}", list(&ours));
+                println!("  wasi imports: {}", list(&wasi));
                 println!("  exports: {}", summary.exports.join(", "));
+                println!(
+                    "  {} bytes, compiled in {:.2} s",
+                    bytes.len(),
+                    started.elapsed().as_secs_f64()
+                );
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
@@ -42,5 +54,58 @@ impl CheckArgs {
                 Ok(ExitCode::FAILURE)
             }
         }
+    }
+}
+
+fn list(names: &[&String]) -> String {
+    if names.is_empty() {
+        return "none".to_owned();
+    }
+    names
+        .iter()
+        .map(|n| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The `hybrid:inference` versions a component's imports name, e.g. `hybrid:inference
+/// 0.1.0 (served through 0.1.1's semver-compatible interfaces)`.
+fn contract_versions(imports: &[&String]) -> String {
+    let mut versions: Vec<&str> = imports
+        .iter()
+        .filter_map(|name| name.rsplit_once('@').map(|(_, v)| v))
+        .collect();
+    versions.sort_unstable();
+    versions.dedup();
+    let current = WORLD.rsplit_once('@').map_or("", |(_, v)| v);
+    match versions.as_slice() {
+        [] => "no hybrid:inference interface (it uses none of the host's)".to_owned(),
+        [one] if *one == current => format!("hybrid:inference {one}, this host's version"),
+        [one] => {
+            format!("hybrid:inference {one} (this host serves {current} and every earlier 0.1.x)")
+        }
+        many => format!("hybrid:inference {} (mixed)", many.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_contract_version_a_component_was_built_against() {
+        let (a, b) = (
+            "hybrid:inference/local@0.1.0".to_owned(),
+            "hybrid:inference/log@0.1.0".to_owned(),
+        );
+        assert!(
+            contract_versions(&[&a, &b]).starts_with("hybrid:inference 0.1.0 (this host serves")
+        );
+        let current = format!(
+            "hybrid:inference/local@{}",
+            WORLD.rsplit_once('@').map_or("", |(_, v)| v)
+        );
+        assert!(contract_versions(&[&current]).ends_with("this host's version"));
+        assert!(contract_versions(&[]).starts_with("no hybrid:inference"));
     }
 }
