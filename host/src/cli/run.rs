@@ -1,7 +1,7 @@
 //! `hybrid run`: one request through one pipeline, printed as JSON.
 //!
 //! Loads the config (models checksummed and optimised, components compiled), reads the
-//! input file, serves it exactly as the server would, and prints the response body with
+//! input file (or standard input), serves it exactly as the server would, and prints the response body with
 //! the routing record, the local model runs and the timings.
 
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ pub struct RunArgs {
     /// Content type of the input; guessed from the file extension when omitted.
     #[arg(long, value_name = "MIME")]
     pub content_type: Option<String>,
-    /// The request body.
+    /// The request body: a file, or `-` for standard input.
     #[arg(value_name = "INPUT_FILE")]
     pub input: PathBuf,
 }
@@ -47,8 +47,15 @@ impl RunArgs {
                 known.join(", ")
             );
         }
-        let body = std::fs::read(&self.input)
-            .with_context(|| format!("reading input {:?}", self.input))?;
+        let body = if self.input.as_os_str() == "-" {
+            let mut body = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut body)
+                .context("reading the request from standard input")?;
+            body
+        } else {
+            std::fs::read(&self.input)
+                .with_context(|| format!("reading input {:?}", self.input))?
+        };
         let runtime = Runtime::from_config(&config)?;
         let request = Request {
             id: runtime.new_request_id(),
