@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hybrid_tests::edge_box::{
-    ADMIN_TOKEN, Answer, EdgeBox, Scratch, agent, component_variant, declared_only, onnx_variant,
-    send, sha256,
+    self, ADMIN_TOKEN, Answer, EdgeBox, Scratch, agent, component_variant, declared_only,
+    onnx_variant, send, sha256,
 };
 use hybrid_tests::{component, hybrid_bin, root, sample, wav_16k_mono, wav_samples};
 
@@ -67,21 +67,7 @@ input = [
 
 /// The test pipeline answering "ping" with 200.
 fn echo_pipeline(name: &str, component: &Path, extra: &str) -> String {
-    format!(
-        r#"
-[[pipeline]]
-name = "{name}"
-component = "{}"
-deadline_ms = 5000
-memory_mib = 32
-{extra}
-[[pipeline.smoke]]
-body = "ping.txt"
-content_type = "text/plain"
-status = 200
-"#,
-        component.display()
-    )
+    edge_box::echo_pipeline(name, component, 5000, 32, extra)
 }
 
 /// voice-gate, kept on the box (`transcribe=off`), with a real-speech smoke request.

@@ -10,28 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use hybrid_tests::component;
-use hybrid_tests::edge_box::{EdgeBox, Scratch, agent, send};
+use hybrid_tests::edge_box::{EdgeBox, Scratch, agent, echo_pipeline, send};
 
 fn write_config(dir: &Path) {
     std::fs::write(dir.join("ping.txt"), b"ping").expect("smoke body");
     let wasm = component("test_pipeline");
-    let pipeline = |name: &str, extra: &str| {
-        format!(
-            r#"
-[[pipeline]]
-name = "{name}"
-component = "{}"
-deadline_ms = 1000
-memory_mib = 64
-{extra}
-[[pipeline.smoke]]
-body = "ping.txt"
-content_type = "text/plain"
-status = 200
-"#,
-            wasm.display()
-        )
-    };
+    let pipeline = |name: &str, extra: &str| echo_pipeline(name, &wasm, 1000, 64, extra);
     let config = format!(
         "[admin]\ntoken_env = \"HYBRID_ADMIN_TOKEN\"\n{}{}",
         pipeline("healthy", ""),

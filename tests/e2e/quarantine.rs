@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use hybrid_tests::component;
 use hybrid_tests::edge_box::{
-    ADMIN_TOKEN, Answer, EdgeBox, Scratch, agent, component_variant, send,
+    ADMIN_TOKEN, Answer, EdgeBox, Scratch, agent, component_variant, echo_pipeline, send,
 };
 use serde_json::Value;
 
@@ -18,23 +18,7 @@ use serde_json::Value;
 fn write_config(dir: &Path, cool_down_ms: u64) {
     std::fs::write(dir.join("ping.txt"), b"ping").expect("smoke body");
     let wasm = component("test_pipeline");
-    let pipeline = |name: &str, extra: &str| {
-        format!(
-            r#"
-[[pipeline]]
-name = "{name}"
-component = "{}"
-deadline_ms = 1000
-memory_mib = 32
-{extra}
-[[pipeline.smoke]]
-body = "ping.txt"
-content_type = "text/plain"
-status = 200
-"#,
-            wasm.display()
-        )
-    };
+    let pipeline = |name: &str, extra: &str| echo_pipeline(name, &wasm, 1000, 32, extra);
     let config = format!(
         "[admin]\ntoken_env = \"HYBRID_ADMIN_TOKEN\"\n{}{}",
         pipeline(

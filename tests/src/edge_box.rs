@@ -257,3 +257,30 @@ fn leb128(out: &mut Vec<u8>, mut n: u64) {
 pub fn sha256(bytes: &[u8]) -> String {
     hybrid::local::sha256_bytes(bytes)
 }
+
+/// A `[[pipeline]]` table for the test pipeline at `component`, with a smoke request
+/// that posts `ping.txt` (the caller writes it beside the config) and wants 200; `extra`
+/// lines go into the table (`quarantine = ...`, `limits = ...`).
+pub fn echo_pipeline(
+    name: &str,
+    component: &Path,
+    deadline_ms: u64,
+    memory_mib: u64,
+    extra: &str,
+) -> String {
+    format!(
+        r#"
+[[pipeline]]
+name = "{name}"
+component = "{}"
+deadline_ms = {deadline_ms}
+memory_mib = {memory_mib}
+{extra}
+[[pipeline.smoke]]
+body = "ping.txt"
+content_type = "text/plain"
+status = 200
+"#,
+        component.display()
+    )
+}
