@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use hybrid::cli::{
-    CheckArgs, DeployArgs, DeployModelArgs, ModelsArgs, PlanArgs, PromoteArgs, RollbackArgs,
-    RunArgs, ServeArgs, StatusArgs,
+    CheckArgs, DeployArgs, DeployModelArgs, ModelsArgs, NewArgs, PlanArgs, PromoteArgs,
+    RollbackArgs, RunArgs, ServeArgs, StatusArgs,
 };
 
 /// hybrid: the hybrid inference edge host.
@@ -52,6 +52,9 @@ enum Command {
     /// threshold sweep, any pipeline) and report accuracy, cost, latency, local share and
     /// egress, with the cost/accuracy frontier and a recommended threshold.
     Plan(PlanArgs),
+    /// Write a plugin project that builds as it is: a Rust crate on the guest SDK, the WIT
+    /// package, a config, and a README of the commands to build, check, run and deploy.
+    New(NewArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Command::Promote(args) => args.execute(),
         Command::Rollback(args) => args.execute(),
         Command::Plan(args) => args.execute(),
+        Command::New(args) => args.execute(),
     };
     match result {
         Ok(code) => code,

@@ -53,8 +53,7 @@ impl RunArgs {
                 .context("reading the request from standard input")?;
             body
         } else {
-            std::fs::read(&self.input)
-                .with_context(|| format!("reading input {:?}", self.input))?
+            std::fs::read(&self.input).with_context(|| format!("reading input {:?}", self.input))?
         };
         let runtime = Runtime::from_config(&config)?;
         let request = Request {

@@ -1,0 +1,343 @@
+//! The project `hybrid new` writes, compiled into the binary so the command works away
+//! from this repository and the project needs nothing from it:
+//!
+//! - the Rust template, `host/templates/rust/` (see `host/templates/README.md` for its
+//!   file names and placeholders), rendered for the plugin's name;
+//! - the WIT package, `wit/*.wit`, as the project's `wit/`;
+//! - the guest SDK's sources, `guest/sdk/src/*.rs`, as `sdk/hybrid-guest/src/`, beside
+//!   the template's standalone `Cargo.toml` for it. The SDK generates its bindings from
+//!   `../../wit`, which from `sdk/hybrid-guest` is the project's `wit/`, so its sources
+//!   are copied unchanged.
+//!
+//! Every list below is checked against its folder by the unit tests, so a file added to
+//! any of them cannot be forgotten here; the template's dependency versions and lock file
+//! are checked against the guest workspace's.
+
+/// `(file name, contents)` of each listed file of folder `$dir` (relative to this file).
+macro_rules! embed {
+    ($dir:literal: $($file:literal),+ $(,)?) => {
+        &[$(($file, include_str!(concat!($dir, $file)))),+]
+    };
+}
+
+/// One file of a template: where it is in the repository and where it goes.
+struct TemplateFile {
+    /// Its path under `host/templates/<lang>/`.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "read by the test that checks the list against the folder"
+        )
+    )]
+    source: &'static str,
+    /// Its path in the project.
+    dest: &'static str,
+    /// Its contents, with `{{name}}` and `{{crate_name}}` placeholders.
+    text: &'static str,
+}
+
+macro_rules! template {
+    ($($source:literal => $dest:literal),+ $(,)?) => {
+        &[$(TemplateFile {
+            source: $source,
+            dest: $dest,
+            text: include_str!(concat!("../../../templates/rust/", $source)),
+        }),+]
+    };
+}
+
+/// The Rust template. Names differ where the file would otherwise act in this
+/// repository: a `Cargo.toml` or `Cargo.lock` would look like a package to tools, a
+/// `.gitignore` would apply to the repository.
+const RUST: &[TemplateFile] = template![
+    "Cargo.toml.template" => "Cargo.toml",
+    "Cargo.lock.template" => "Cargo.lock",
+    "cargo-config.toml" => ".cargo/config.toml",
+    "rust-toolchain.toml" => "rust-toolchain.toml",
+    "gitignore" => ".gitignore",
+    "README.md" => "README.md",
+    "hybrid.toml" => "hybrid.toml",
+    "request.json" => "request.json",
+    "src/lib.rs" => "src/lib.rs",
+    "sdk/Cargo.toml.template" => "sdk/hybrid-guest/Cargo.toml",
+];
+
+/// The WIT package `hybrid:inference`.
+const WIT: &[(&str, &str)] = embed!("../../../../wit/":
+    "clock.wit",
+    "local.wit",
+    "log.wit",
+    "messages.wit",
+    "remote.wit",
+    "signals.wit",
+    "tensors.wit",
+    "world.wit",
+);
+
+/// The guest SDK's sources.
+const SDK: &[(&str, &str)] = embed!("../../../../guest/sdk/src/":
+    "error.rs",
+    "fake.rs",
+    "host.rs",
+    "lib.rs",
+    "local.rs",
+    "metadata.rs",
+    "pipeline.rs",
+    "remote.rs",
+    "request.rs",
+    "response.rs",
+    "signals.rs",
+    "tensor.rs",
+);
+
+/// Where the project's WIT files go.
+pub const WIT_DIR: &str = "wit/";
+/// Where the project's SDK crate goes.
+pub const SDK_DIR: &str = "sdk/hybrid-guest/";
+
+/// One file of a project: its path (with `/`) and contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectFile {
+    /// Path relative to the project folder.
+    pub path: String,
+    /// Contents.
+    pub text: String,
+}
+
+/// Every file of the Rust project for plugin `name` (a valid name, see
+/// [`super::parse_name`]), template files first.
+pub fn rust(name: &str) -> Vec<ProjectFile> {
+    let crate_name = crate_name(name);
+    let render = |text: &str| {
+        text.replace("{{name}}", name)
+            .replace("{{crate_name}}", &crate_name)
+    };
+    let template = RUST.iter().map(|f| ProjectFile {
+        path: f.dest.to_owned(),
+        text: match f.dest {
+            "Cargo.lock" => with_root_in_order(&render(f.text), name),
+            _ => render(f.text),
+        },
+    });
+    let wit = WIT.iter().map(|(file, text)| ProjectFile {
+        path: format!("{WIT_DIR}{file}"),
+        text: (*text).to_owned(),
+    });
+    let sdk = SDK.iter().map(|(file, text)| ProjectFile {
+        path: format!("{SDK_DIR}src/{file}"),
+        text: (*text).to_owned(),
+    });
+    template.chain(wit).chain(sdk).collect()
+}
+
+/// The name of the plugin's crate, which names its `.wasm`: `-` becomes `_`.
+pub fn crate_name(name: &str) -> String {
+    name.replace('-', "_")
+}
+
+/// The WIT package the project is built against, e.g. `hybrid:inference@0.1.1`.
+pub fn wit_package() -> &'static str {
+    WIT.iter()
+        .flat_map(|(_, text)| text.lines())
+        .find_map(|line| line.strip_prefix("package ")?.strip_suffix(';'))
+        .unwrap_or("hybrid:inference")
+}
+
+/// The packages of the template's lock file other than the plugin: a plugin may not take
+/// one of their names.
+pub fn dependency_names() -> impl Iterator<Item = &'static str> {
+    let lock = RUST
+        .iter()
+        .find(|f| f.dest == "Cargo.lock")
+        .map_or("", |f| f.text);
+    lock.lines()
+        .filter_map(|line| line.strip_prefix("name = \"")?.strip_suffix('"'))
+        .filter(|name| *name != "{{name}}")
+}
+
+/// The lock file with the plugin's own entry moved to where Cargo sorts it (by name), so
+/// the file is what Cargo itself would write and `cargo build --locked` accepts it.
+fn with_root_in_order(lock: &str, name: &str) -> String {
+    const SEPARATOR: &str = "\n[[package]]\n";
+    let mut parts = lock.split(SEPARATOR);
+    let head = parts.next().unwrap_or_default();
+    let mut blocks: Vec<&str> = parts.collect();
+    let name_line = format!("name = \"{name}\"\n");
+    let is_root = |block: &&str| block.starts_with(&name_line) && !block.contains("\nsource = ");
+    let Some(at) = blocks.iter().position(is_root) else {
+        return lock.to_owned();
+    };
+    let root = blocks.remove(at);
+    let block_name = |block: &str| {
+        let line = block.lines().next().unwrap_or_default();
+        line.trim_start_matches("name = \"")
+            .trim_end_matches('"')
+            .to_owned()
+    };
+    let to = blocks
+        .iter()
+        .position(|b| block_name(b).as_str() > name)
+        .unwrap_or(blocks.len());
+    blocks.insert(to, root);
+    std::iter::once(head)
+        .chain(blocks)
+        .collect::<Vec<_>>()
+        .join(SEPARATOR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use std::path::{Path, PathBuf};
+
+    fn repo() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("host/ has a parent")
+            .to_owned()
+    }
+
+    /// The files under `dir` (recursively, as `/`-separated relative paths) whose name
+    /// ends with `suffix`.
+    fn files_in(dir: &Path, suffix: &str, recursive: bool) -> BTreeSet<String> {
+        let mut found = BTreeSet::new();
+        let mut todo = vec![dir.to_owned()];
+        while let Some(at) = todo.pop() {
+            for entry in std::fs::read_dir(&at).expect("readable folder") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    if recursive {
+                        todo.push(path);
+                    }
+                } else if path.to_string_lossy().ends_with(suffix) {
+                    let relative = path.strip_prefix(dir).expect("under dir");
+                    found.insert(relative.to_string_lossy().replace('\\', "/"));
+                }
+            }
+        }
+        found
+    }
+
+    fn listed(files: &[(&str, &str)]) -> BTreeSet<String> {
+        files.iter().map(|(f, _)| (*f).to_owned()).collect()
+    }
+
+    #[test]
+    fn every_wit_file_is_embedded() {
+        assert_eq!(listed(WIT), files_in(&repo().join("wit"), ".wit", false));
+        assert_eq!(wit_package(), "hybrid:inference@0.1.1");
+    }
+
+    #[test]
+    fn every_sdk_source_is_embedded() {
+        let sources = repo().join("guest/sdk/src");
+        assert_eq!(listed(SDK), files_in(&sources, ".rs", true));
+    }
+
+    #[test]
+    fn every_template_file_is_embedded() {
+        let listed: BTreeSet<String> = RUST.iter().map(|f| f.source.to_owned()).collect();
+        let dir = repo().join("host/templates/rust");
+        assert_eq!(listed, files_in(&dir, "", true));
+    }
+
+    fn toml_of(dest: &str) -> toml::Table {
+        let file = RUST
+            .iter()
+            .find(|f| f.dest == dest)
+            .expect("in the template");
+        toml::from_str(file.text).unwrap_or_else(|e| panic!("{dest}: {e}"))
+    }
+
+    fn guest_toml(path: &str) -> toml::Table {
+        let text = std::fs::read_to_string(repo().join(path)).expect("readable");
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn dependencies_are_the_guest_workspaces() {
+        let workspace = guest_toml("guest/Cargo.toml");
+        let pinned = &workspace["workspace"]["dependencies"];
+        let sdk = toml_of("sdk/hybrid-guest/Cargo.toml");
+        for (name, spec) in sdk["dependencies"].as_table().expect("a table") {
+            assert_eq!(Some(spec), pinned.get(name), "the SDK's {name}");
+        }
+        let guest_sdk = guest_toml("guest/sdk/Cargo.toml");
+        assert_eq!(sdk["features"], guest_sdk["features"]);
+        assert_eq!(sdk["lib"], guest_sdk["lib"]);
+        let keys = |t: &toml::Value| t.as_table().map(|t| t.keys().cloned().collect::<Vec<_>>());
+        assert_eq!(keys(&sdk["dependencies"]), keys(&guest_sdk["dependencies"]));
+        let plugin = toml_of("Cargo.toml");
+        for name in ["serde", "serde_json"] {
+            assert_eq!(Some(&plugin["dependencies"][name]), pinned.get(name));
+        }
+        let version = &workspace["workspace"]["package"]["rust-version"];
+        assert_eq!(&plugin["package"]["rust-version"], version);
+        assert_eq!(&sdk["package"]["rust-version"], version);
+        assert_eq!(
+            plugin["profile"]["release"], workspace["profile"]["release"],
+            "the guests' release profile, so their compiled dependencies are reused"
+        );
+    }
+
+    #[test]
+    fn the_lock_file_holds_the_guest_workspaces_versions() {
+        let versions = |lock: &toml::Table| -> BTreeSet<(String, String)> {
+            lock["package"]
+                .as_array()
+                .expect("packages")
+                .iter()
+                .filter(|p| p.get("source").is_some())
+                .map(|p| (p["name"].to_string(), p["version"].to_string()))
+                .collect()
+        };
+        let ours = versions(&toml_of("Cargo.lock"));
+        let guests = versions(&guest_toml("guest/Cargo.lock"));
+        let missing: Vec<_> = ours.difference(&guests).collect();
+        assert!(
+            missing.is_empty(),
+            "not in guest/Cargo.lock: {missing:?}; regenerate the template's lock file"
+        );
+        assert!(dependency_names().any(|n| n == "wit-bindgen"));
+        assert!(!dependency_names().any(|n| n.contains('{')));
+    }
+
+    #[test]
+    fn the_plugins_lock_entry_is_where_cargo_sorts_it() {
+        for name in ["aaa", "demo-plugin", "serde-x", "zzz"] {
+            let lock = rust(name)
+                .into_iter()
+                .find(|f| f.path == "Cargo.lock")
+                .expect("a lock file")
+                .text;
+            let names: Vec<(&str, usize)> = lock
+                .lines()
+                .filter_map(|l| l.strip_prefix("name = "))
+                .zip(0..)
+                .collect();
+            let mut sorted = names.clone();
+            sorted.sort();
+            assert_eq!(names, sorted, "{name}");
+            assert!(lock.contains(&format!("name = \"{name}\"\nversion = \"0.1.0\"")));
+        }
+    }
+
+    #[test]
+    fn rendering_fills_every_placeholder_and_keeps_the_vendored_files_verbatim() {
+        let files = rust("demo-plugin");
+        for f in &files {
+            assert!(!f.text.contains("{{name}}"), "{}", f.path);
+            assert!(!f.text.contains("{{crate_name}}"), "{}", f.path);
+        }
+        let file = |path: &str| &files.iter().find(|f| f.path == path).expect(path).text;
+        assert!(file("Cargo.toml").contains("name = \"demo-plugin\""));
+        assert!(file("README.md").contains("release/demo_plugin.wasm"));
+        assert_eq!(file("wit/world.wit"), WIT[7].1);
+        assert_eq!(file("sdk/hybrid-guest/src/lib.rs"), SDK[3].1);
+        assert!(file("sdk/hybrid-guest/src/lib.rs").contains("path: \"../../wit\""));
+        let paths: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths.len(), files.len(), "no path twice");
+    }
+}
