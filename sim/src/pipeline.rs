@@ -4,7 +4,8 @@
 //! 2. check the bearer key (all routes but `/healthz`), answering 401 on a mismatch;
 //! 3. for `/v1/` routes, admit the request against the quota (429 `too_many_requests`);
 //! 4. draw the scenario's latency and fault, wait, then either answer the fault instead of
-//!    the route, hang, or run the route and damage its answer;
+//!    the route, hang, or run the route and damage its answer (a hang or a run route counts
+//!    as possibly carried out, per id);
 //! 5. charge the tokens the answer used, add the `x-ratelimit-*` headers, count the status.
 //!
 //! Logs carry method, path, status, fault and timing only: never headers or bodies.
@@ -22,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use crate::api_error::ApiError;
 use crate::damage;
 use crate::faults::Fault;
+use crate::server::MAX_REQUEST_BODY;
 use crate::state::SimState;
 use crate::stats::RequestIds;
 use crate::usage::Usage;
@@ -41,7 +43,7 @@ pub async fn pipeline(
     let ids = request_ids(&request);
     state.stats.arrived(&ids);
 
-    let (response, fault) = answer(&state, &path, request, next).await;
+    let (response, fault) = answer(&state, &path, &ids, request, next).await;
 
     let status = response.status().as_u16();
     state.stats.answered(&path, status, &ids);
@@ -59,6 +61,7 @@ pub async fn pipeline(
 async fn answer(
     state: &SimState,
     path: &str,
+    ids: &RequestIds,
     request: Request,
     next: Next,
 ) -> (Response, Option<Fault>) {
@@ -72,6 +75,7 @@ async fn answer(
     };
     if !authorised {
         tracing::debug!(path, "refused: missing or wrong bearer key");
+        drain(request).await;
         let mut response = ApiError::invalid_api_key().into_response();
         if is_api {
             state.write_quota_headers(response.headers_mut());
@@ -85,6 +89,7 @@ async fn answer(
 
     if let Err(bucket) = state.admit() {
         state.stats.fault("quota");
+        drain(request).await;
         let mut response =
             ApiError::too_many_requests(format!("Rate limit reached for {bucket}")).into_response();
         state.write_quota_headers(response.headers_mut());
@@ -105,16 +110,20 @@ async fn answer(
 
     let mut response = match fault {
         Some(Fault::Hang) => {
+            state.stats.processed(ids);
             tracing::debug!(path, "hanging until shutdown");
             state.shutting_down().await;
             ApiError::server_error(StatusCode::SERVICE_UNAVAILABLE).into_response()
         }
         Some(fault) if !fault.corrupts_answer() => match damage::replacement(fault) {
-            Some(response) => response,
-            None => run_route(state, request, next).await,
+            Some(response) => {
+                drain(request).await;
+                response
+            }
+            None => run_route(state, ids, request, next).await,
         },
         Some(fault) => {
-            let response = run_route(state, request, next).await;
+            let response = run_route(state, ids, request, next).await;
             if response.status().is_success() {
                 let (parts, body) = response.into_parts();
                 match to_bytes(body, MAX_BUFFERED_ANSWER).await {
@@ -128,14 +137,24 @@ async fn answer(
                 response
             }
         }
-        None => run_route(state, request, next).await,
+        None => run_route(state, ids, request, next).await,
     };
     state.write_quota_headers(response.headers_mut());
     (response, fault)
 }
 
+/// Reads and discards the body of a request refused without running its route, as a
+/// gateway that buffers requests does. Answered with the body not yet received, hyper
+/// would close the keep-alive connection right after the answer (with no `Connection:
+/// close` to warn the client), and the client's next request on that pooled connection
+/// would meet a disconnect that no scenario asked for.
+async fn drain(request: Request) {
+    let _ = to_bytes(request.into_body(), MAX_REQUEST_BODY).await;
+}
+
 /// Runs the route and charges the tokens it reports.
-async fn run_route(state: &SimState, request: Request, next: Next) -> Response {
+async fn run_route(state: &SimState, ids: &RequestIds, request: Request, next: Next) -> Response {
+    state.stats.processed(ids);
     let response = next.run(request).await;
     if let Some(usage) = response.extensions().get::<Usage>() {
         state.charge_tokens(usage.total_tokens);

@@ -1,8 +1,9 @@
 //! Counters that let fault tests assert what the simulator saw: requests by route and final
 //! status, faults injected by kind, and how often each `x-request-id` and `idempotency-key`
-//! arrived and was answered (so "no request lost, none answered twice" is checkable), and
-//! how the classification stand-in ([`crate::classify`]) answered. Only ids, routes,
-//! statuses and counts are kept, never payloads or headers beyond those two.
+//! arrived, was answered, may have been carried out, and came back after that (so "no
+//! request lost, none carried out twice" is checkable), and how the classification
+//! stand-in ([`crate::classify`]) answered. Only ids, routes, statuses and counts are kept,
+//! never payloads or headers beyond those two.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -16,6 +17,17 @@ pub struct IdCount {
     pub arrived: u64,
     /// Of those, how many got a response (any status; hung requests never do).
     pub answered: u64,
+    /// Of those, how many the upstream may have carried out: the route ran (whatever then
+    /// happened to its answer: dropped, truncated...) or the request was held unanswered (a
+    /// hang, which a client cannot tell from a slow success). An injected error status or
+    /// 429, a quota or key refusal, is answered without running the route.
+    #[serde(default)]
+    pub processed: u64,
+    /// Arrivals after one that may have been carried out: a client repeating a request the
+    /// upstream may already have done, which for a non-idempotent call (a chat completion)
+    /// may mean doing it twice. Retrying after a refusal (5xx, 429) is not counted.
+    #[serde(default)]
+    pub after_processed: u64,
 }
 
 /// A copy of the counters, as `GET /sim/stats` returns them.
@@ -89,13 +101,32 @@ impl Stats {
 
     /// Counts an arriving request and its ids.
     pub fn arrived(&self, ids: &RequestIds) {
+        let arrive = |count: &mut IdCount| {
+            count.arrived += 1;
+            if count.processed > 0 {
+                count.after_processed += 1;
+            }
+        };
         self.with(|s| {
             s.requests_total += 1;
             if let Some(id) = &ids.request_id {
-                s.request_ids.entry(id.clone()).or_default().arrived += 1;
+                arrive(s.request_ids.entry(id.clone()).or_default());
             }
             if let Some(key) = &ids.idempotency_key {
-                s.idempotency_keys.entry(key.clone()).or_default().arrived += 1;
+                arrive(s.idempotency_keys.entry(key.clone()).or_default());
+            }
+        });
+    }
+
+    /// Counts a request the upstream may have carried out (its route ran, or it hangs),
+    /// before its answer goes out, so a client's next attempt always arrives after it.
+    pub fn processed(&self, ids: &RequestIds) {
+        self.with(|s| {
+            if let Some(id) = &ids.request_id {
+                s.request_ids.entry(id.clone()).or_default().processed += 1;
+            }
+            if let Some(key) = &ids.idempotency_key {
+                s.idempotency_keys.entry(key.clone()).or_default().processed += 1;
             }
         });
     }
@@ -140,5 +171,33 @@ impl Stats {
     /// Zeroes every counter.
     pub fn reset(&self) {
         self.with(|s| *s = StatsSnapshot::default());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_arrivals_after_a_processed_one_count_as_repeats() {
+        let stats = Stats::default();
+        let ids = RequestIds {
+            request_id: Some("call-1".into()),
+            idempotency_key: Some("call-1".into()),
+        };
+        stats.arrived(&ids); // refused with an injected 503: the route never ran
+        stats.arrived(&ids);
+        stats.processed(&ids); // the route ran, then the connection was cut mid-body
+        stats.arrived(&ids); // the client tried again anyway
+        let snapshot = stats.snapshot();
+        for count in [
+            snapshot.request_ids["call-1"],
+            snapshot.idempotency_keys["call-1"],
+        ] {
+            assert_eq!(
+                (count.arrived, count.processed, count.after_processed),
+                (3, 1, 1)
+            );
+        }
     }
 }

@@ -478,11 +478,11 @@ fn scenario_can_be_replaced_over_http_and_stats_count_ids() {
     let stats = get(&sim, "/sim/stats").json();
     assert_eq!(
         stats["request_ids"]["req-1"],
-        json!({"arrived": 2, "answered": 2})
+        json!({"arrived": 2, "answered": 2, "processed": 1, "after_processed": 0})
     );
     assert_eq!(
         stats["idempotency_keys"]["idem-1"],
-        json!({"arrived": 2, "answered": 2})
+        json!({"arrived": 2, "answered": 2, "processed": 1, "after_processed": 0})
     );
     assert_eq!(
         stats["by_route"]["/v1/raw/echo"],

@@ -22,7 +22,7 @@ mod error;
 pub mod health;
 pub mod openai;
 pub mod secret;
-mod sse;
+pub mod sse;
 mod transport;
 
 use std::collections::BTreeMap;
@@ -36,9 +36,10 @@ pub use budget::{Budget, WindowSpend};
 pub use endpoint::{Endpoint, EndpointHealth};
 pub use error::RemoteError;
 pub use openai::{ChatRequest, Completion, Message};
+pub use transport::BodyReader;
 
 use crate::config::{BudgetConfig, EndpointConfig, EndpointKind};
-use transport::{BodyReader, Payload};
+use transport::Payload;
 
 /// The remote side could not be set up from the config.
 #[derive(Debug, thiserror::Error)]

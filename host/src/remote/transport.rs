@@ -2,13 +2,16 @@
 //! backoff and `Retry-After`, size limits enforced while reading, and the accounting of
 //! bytes, attempts and time.
 //!
-//! Retries happen only where the provider cannot have acted on the request: connection
-//! failures before a response, 429 and 5xx. Once a 2xx response has started, a broken
-//! body is reported, never retried, so a call is never answered twice. Every attempt
-//! carries the same `x-request-id` / `idempotency-key`, so the provider can deduplicate
-//! too. The call never outlives `deadline` (the guest's request deadline or the
-//! endpoint's timeout, whichever comes first): host calls cannot be interrupted by the
-//! guest's epoch deadline, so the host bounds them itself.
+//! Retries happen only where the provider cannot have acted on the request: a connection
+//! that was never made (refused, unreachable, no such host), a request that could not be
+//! written whole, 429 and 5xx. A connection reset or closed while the answer is awaited is
+//! not retried, nor is a timeout: the provider may have started the completion. Once a 2xx
+//! response has started, a broken body is reported, never retried. So a request is never
+//! sent again once the provider may have carried it out. Every attempt carries the same
+//! `x-request-id` / `idempotency-key`, so the provider can deduplicate too. The call never
+//! outlives `deadline` (the guest's request deadline or the endpoint's timeout, whichever
+//! comes first): host calls cannot be interrupted by the guest's epoch deadline, so the
+//! host bounds them itself.
 
 use std::io::{self, Read};
 use std::time::{Duration, Instant};
@@ -81,7 +84,18 @@ impl Read for BodyReader<'_> {
     }
 }
 
-impl BodyReader<'_> {
+impl<'a> BodyReader<'a> {
+    /// A reader over `inner` that fails once more than `limit` bytes have come (the
+    /// parsers in [`super::openai`] take one; the fuzz targets build their own).
+    pub fn new(inner: &'a mut dyn Read, limit: u64) -> Self {
+        Self {
+            inner,
+            limit,
+            read: 0,
+            exceeded: false,
+        }
+    }
+
     /// Reads the whole body.
     pub fn read_all(&mut self) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
@@ -282,16 +296,23 @@ pub fn post<T>(
     }
 }
 
-/// Failures that happened before the provider saw the request.
+/// Failures that happened before the provider could have acted on the request: no
+/// connection was made, or writing the request failed (a broken pipe: the rest of the
+/// request never arrived, so no handler had it whole). A reset or an early end of the
+/// connection is not one of them: ureq reports those the same way whether they came
+/// before the request was written or after, while the provider was working on it, and a
+/// chat completion carried out twice is billed twice. (Stale pooled connections are not
+/// the usual cause: ureq checks a pooled connection is still open before reusing it.)
 fn is_transient(error: &ureq::Error) -> bool {
     match error {
         ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
         ureq::Error::Io(e) => matches!(
             e.kind(),
             io::ErrorKind::ConnectionRefused
-                | io::ErrorKind::ConnectionReset
-                | io::ErrorKind::ConnectionAborted
-                | io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::HostUnreachable
+                | io::ErrorKind::NetworkUnreachable
+                | io::ErrorKind::NetworkDown
+                | io::ErrorKind::AddrNotAvailable
                 | io::ErrorKind::BrokenPipe
         ),
         _ => false,
