@@ -1,8 +1,9 @@
 //! `hybrid new`: write a ready-to-build plugin project.
 //!
-//! Steps: check the name (it names the folder, the package and the pipeline); take the
-//! language's files ([`template`]: the template rendered for the name, the WIT package
-//! and the vendored guest SDK, all compiled into this binary); check that the
+//! Steps: check the name (it names the folder, the component and the pipeline; a Rust
+//! plugin's name is also its crate's, so Cargo's rules apply too); take the language's
+//! files ([`template`]: the template rendered for the name, the WIT package and, for
+//! Rust, the vendored guest SDK, all compiled into this binary); check that the
 //! destination is absent or an empty folder; write the files into a staging folder
 //! beside it and rename that into place, so a failure leaves no half-written project;
 //! print what was written and the commands to run next.
@@ -19,7 +20,8 @@ use anyhow::{Context, bail};
 #[derive(Debug, clap::Args)]
 pub struct NewArgs {
     /// The plugin's name: lowercase letters, digits and `-`, starting with a letter. It
-    /// names the project's folder, its Cargo package and the pipeline in its config.
+    /// names the project's folder, its component (`-` as `_`), the pipeline in its config
+    /// and, in Rust, its Cargo package.
     #[arg(value_name = "NAME", value_parser = parse_name)]
     pub name: String,
     /// The language of the plugin.
@@ -35,19 +37,27 @@ pub struct NewArgs {
 pub enum Lang {
     /// A Rust crate on the guest SDK, built with cargo for `wasm32-wasip2`.
     Rust,
-    /// Python (not yet: the template is being built in `guest-python/`).
+    /// Python, built into a component (CPython included) by componentize-py.
     Python,
+}
+
+impl Lang {
+    /// Its name on the command line.
+    fn name(self) -> &'static str {
+        match self {
+            Lang::Rust => "rust",
+            Lang::Python => "python",
+        }
+    }
 }
 
 impl NewArgs {
     /// Writes the project and prints what to do next.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
-        let files = match self.lang {
-            Lang::Rust => template::rust(&self.name),
-            Lang::Python => {
-                bail!("python templates are coming: see guest-python/ in the hybrid repository")
-            }
-        };
+        if self.lang == Lang::Rust {
+            check_crate_name(&self.name).map_err(anyhow::Error::msg)?;
+        }
+        let files = template::files(self.lang, &self.name);
         let dest = self.dir.join(&self.name);
         check_destination(&dest)?;
         std::fs::create_dir_all(&self.dir)
@@ -60,15 +70,35 @@ impl NewArgs {
             let _ = std::fs::remove_dir_all(&staging);
         }
         written?;
-        print_summary(&self.name, &dest, &files);
+        print_summary(self.lang, &self.name, &dest, &files);
         Ok(ExitCode::SUCCESS)
     }
 }
 
-/// Checks a plugin name: what Cargo and the host accept, and not a name the project
-/// already uses for one of its dependencies.
+/// Checks a plugin name: what the host, file systems and Cargo accept in any language.
 pub fn parse_name(name: &str) -> Result<String, String> {
     const MAX_LEN: usize = 64;
+    let rule = "use lowercase letters, digits and '-', starting with a letter (e.g. my-plugin)";
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(format!(
+            "{name:?} does not start with a lowercase letter: {rule}"
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+    {
+        return Err(format!("{name:?} contains {c:?}: {rule}"));
+    }
+    if name.len() > MAX_LEN {
+        return Err(format!("{name:?} is longer than {MAX_LEN} characters"));
+    }
+    Ok(name.to_owned())
+}
+
+/// Checks a Rust plugin's name, which is also its crate's: not a name Cargo refuses, and
+/// not one the project already uses for one of its dependencies.
+fn check_crate_name(name: &str) -> Result<(), String> {
     /// Rust keywords and the standard crates: Cargo refuses them as crate names.
     const RESERVED: &[&str] = &[
         "abstract",
@@ -128,21 +158,6 @@ pub fn parse_name(name: &str) -> Result<String, String> {
         "while",
         "yield",
     ];
-    let rule = "use lowercase letters, digits and '-', starting with a letter (e.g. my-plugin)";
-    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
-        return Err(format!(
-            "{name:?} does not start with a lowercase letter: {rule}"
-        ));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
-    {
-        return Err(format!("{name:?} contains {c:?}: {rule}"));
-    }
-    if name.len() > MAX_LEN {
-        return Err(format!("{name:?} is longer than {MAX_LEN} characters"));
-    }
     if RESERVED.contains(&name) {
         return Err(format!("{name:?} is reserved in Rust: choose another name"));
     }
@@ -151,7 +166,7 @@ pub fn parse_name(name: &str) -> Result<String, String> {
             "{name:?} is the name of a crate the project depends on: choose another name"
         ));
     }
-    Ok(name.to_owned())
+    Ok(())
 }
 
 /// The project goes where nothing is, or into an empty folder.
@@ -181,7 +196,23 @@ fn write_files(root: &Path, files: &[template::ProjectFile]) -> anyhow::Result<(
                 .with_context(|| format!("creating {}", folder.display()))?;
         }
         std::fs::write(&path, &file.text).with_context(|| format!("writing {}", path.display()))?;
+        if file.executable {
+            make_executable(&path)?;
+        }
     }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn make_executable(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("making {} executable", path.display()))
+}
+
+/// Elsewhere a program is run by its interpreter (`bash build`): nothing to mark.
+#[cfg(not(unix))]
+fn make_executable(_path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
@@ -196,9 +227,9 @@ fn move_into_place(staging: &Path, dest: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("moving {} to {}", staging.display(), dest.display()))
 }
 
-fn print_summary(name: &str, dest: &Path, files: &[template::ProjectFile]) {
+fn print_summary(lang: Lang, name: &str, dest: &Path, files: &[template::ProjectFile]) {
     let vendored = |dir: &str| files.iter().filter(|f| f.path.starts_with(dir)).count();
-    println!("created {name} (rust) in {}:", dest.display());
+    println!("created {name} ({}) in {}:", lang.name(), dest.display());
     let mut own: Vec<&str> = files
         .iter()
         .map(|f| f.path.as_str())
@@ -214,21 +245,30 @@ fn print_summary(name: &str, dest: &Path, files: &[template::ProjectFile]) {
         template::wit_package(),
         vendored(template::WIT_DIR)
     );
-    println!(
-        "  {}  the guest SDK, crate hybrid-guest ({} files)",
-        template::SDK_DIR,
-        vendored(template::SDK_DIR)
-    );
-    let wasm = format!(
-        "target/wasm32-wasip2/release/{}.wasm",
-        template::crate_name(name)
-    );
+    if vendored(template::SDK_DIR) > 0 {
+        println!(
+            "  {}  the guest SDK, crate hybrid-guest ({} files)",
+            template::SDK_DIR,
+            vendored(template::SDK_DIR)
+        );
+    }
+    let wasm = template::component(lang, name);
     println!("next:");
     println!("  cd {}", dest.display());
-    println!("  cargo build --release");
+    match lang {
+        Lang::Rust => println!("  cargo build --release"),
+        Lang::Python => {
+            println!("  ./build      # componentize-py into .venv, the unit tests, the component")
+        }
+    }
     println!("  hybrid check {wasm}");
     println!("  hybrid run --config hybrid.toml --pipeline {name} request.json");
-    println!("  cargo test --target x86_64-unknown-linux-gnu   # the unit tests, natively");
+    match lang {
+        Lang::Rust => {
+            println!("  cargo test --target x86_64-unknown-linux-gnu   # the unit tests, natively")
+        }
+        Lang::Python => println!("  ./build --test   # the unit tests only, under CPython"),
+    }
     println!("deploy to a running box: hybrid deploy {name} {wasm} (see README.md)");
 }
 
@@ -249,15 +289,25 @@ mod tests {
             ("demo_plugin", "contains '_'"),
             ("demo plugin", "contains ' '"),
             ("démo", "contains 'é'"),
-            ("fn", "reserved in Rust"),
-            ("test", "reserved in Rust"),
-            ("hybrid-guest", "a crate the project depends on"),
-            ("serde", "a crate the project depends on"),
         ] {
             let e = parse_name(bad).expect_err(bad);
             assert!(e.contains(why), "{bad:?}: {e}");
         }
         assert!(parse_name(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn a_rust_plugin_is_not_named_as_a_keyword_or_a_dependency() {
+        assert_eq!(check_crate_name("demo-plugin"), Ok(()));
+        for (bad, why) in [
+            ("fn", "reserved in Rust"),
+            ("test", "reserved in Rust"),
+            ("hybrid-guest", "a crate the project depends on"),
+            ("serde", "a crate the project depends on"),
+        ] {
+            let e = check_crate_name(bad).expect_err(bad);
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
     }
 
     #[test]
@@ -281,13 +331,26 @@ mod tests {
         std::fs::write(parent.join("file"), "x").expect("a file");
         let e = args("file").execute().expect_err("a file");
         assert!(e.to_string().contains("is not a folder"), "{e}");
-        let python = NewArgs {
+        let python = |name: &str| NewArgs {
             lang: Lang::Python,
-            ..args("py")
+            ..args(name)
         };
-        let e = python.execute().expect_err("not yet");
-        assert!(e.to_string().contains("python templates are coming"), "{e}");
-        assert!(!parent.join("py").exists());
+        python("py").execute().expect("a python project");
+        assert!(parent.join("py/wit/world.wit").is_file());
+        assert!(!parent.join("py/sdk").exists());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(parent.join("py/build"))
+                .expect("build")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o755);
+        }
+        // Cargo's rules are Rust's: a Python plugin may be called `test`.
+        python("test").execute().expect("not a crate");
+        let e = args("test").execute().expect_err("a Rust keyword");
+        assert!(e.to_string().contains("reserved in Rust"), "{e}");
         let leftovers = std::fs::read_dir(&parent)
             .expect("parent")
             .filter_map(Result::ok)

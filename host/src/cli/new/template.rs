@@ -1,17 +1,21 @@
 //! The project `hybrid new` writes, compiled into the binary so the command works away
 //! from this repository and the project needs nothing from it:
 //!
-//! - the Rust template, `host/templates/rust/` (see `host/templates/README.md` for its
-//!   file names and placeholders), rendered for the plugin's name;
+//! - the language's template, `host/templates/<lang>/` (see `host/templates/README.md`
+//!   for its file names and placeholders), rendered for the plugin's name;
 //! - the WIT package, `wit/*.wit`, as the project's `wit/`;
-//! - the guest SDK's sources, `guest/sdk/src/*.rs`, as `sdk/hybrid-guest/src/`, beside
-//!   the template's standalone `Cargo.toml` for it. The SDK generates its bindings from
-//!   `../../wit`, which from `sdk/hybrid-guest` is the project's `wit/`, so its sources
-//!   are copied unchanged.
+//! - for Rust, the guest SDK's sources, `guest/sdk/src/*.rs`, as `sdk/hybrid-guest/src/`,
+//!   beside the template's standalone `Cargo.toml` for it. The SDK generates its bindings
+//!   from `../../wit`, which from `sdk/hybrid-guest` is the project's `wit/`, so its
+//!   sources are copied unchanged. A Python project's `build` generates its bindings from
+//!   `wit/` with componentize-py.
 //!
 //! Every list below is checked against its folder by the unit tests, so a file added to
-//! any of them cannot be forgotten here; the template's dependency versions and lock file
-//! are checked against the guest workspace's.
+//! any of them cannot be forgotten here; the Rust template's dependency versions and lock
+//! file are checked against the guest workspace's, the Python template's pinned
+//! componentize-py against `guest-python/`'s.
+
+use super::Lang;
 
 /// `(file name, contents)` of each listed file of folder `$dir` (relative to this file).
 macro_rules! embed {
@@ -33,24 +37,30 @@ struct TemplateFile {
     source: &'static str,
     /// Its path in the project.
     dest: &'static str,
+    /// Whether the project's copy is a program (mode 755 on Unix).
+    executable: bool,
     /// Its contents, with `{{name}}` and `{{crate_name}}` placeholders.
     text: &'static str,
 }
 
+/// The files of template `$lang`, each `source => dest`, then `executable` for a program.
 macro_rules! template {
-    ($($source:literal => $dest:literal),+ $(,)?) => {
+    ($lang:literal: $($source:literal => $dest:literal $($executable:ident)?),+ $(,)?) => {
         &[$(TemplateFile {
             source: $source,
             dest: $dest,
-            text: include_str!(concat!("../../../templates/rust/", $source)),
+            executable: template!(@$($executable)?),
+            text: include_str!(concat!("../../../templates/", $lang, "/", $source)),
         }),+]
     };
+    (@executable) => { true };
+    (@) => { false };
 }
 
 /// The Rust template. Names differ where the file would otherwise act in this
 /// repository: a `Cargo.toml` or `Cargo.lock` would look like a package to tools, a
 /// `.gitignore` would apply to the repository.
-const RUST: &[TemplateFile] = template![
+const RUST: &[TemplateFile] = template!["rust":
     "Cargo.toml.template" => "Cargo.toml",
     "Cargo.lock.template" => "Cargo.lock",
     "cargo-config.toml" => ".cargo/config.toml",
@@ -61,6 +71,18 @@ const RUST: &[TemplateFile] = template![
     "request.json" => "request.json",
     "src/lib.rs" => "src/lib.rs",
     "sdk/Cargo.toml.template" => "sdk/hybrid-guest/Cargo.toml",
+];
+
+/// The Python template: `gitignore` is renamed for the same reason as Rust's.
+const PYTHON: &[TemplateFile] = template!["python":
+    "app.py" => "app.py",
+    "test_app.py" => "test_app.py",
+    "build" => "build" executable,
+    "requirements.txt" => "requirements.txt",
+    "gitignore" => ".gitignore",
+    "README.md" => "README.md",
+    "hybrid.toml" => "hybrid.toml",
+    "request.json" => "request.json",
 ];
 
 /// The WIT package `hybrid:inference`.
@@ -103,37 +125,81 @@ pub struct ProjectFile {
     pub path: String,
     /// Contents.
     pub text: String,
+    /// Whether it is a program, to be written with mode 755 on Unix.
+    pub executable: bool,
 }
 
-/// Every file of the Rust project for plugin `name` (a valid name, see
+impl ProjectFile {
+    /// A vendored file, copied unchanged.
+    fn verbatim(path: String, text: &str) -> Self {
+        Self {
+            path,
+            text: text.to_owned(),
+            executable: false,
+        }
+    }
+}
+
+/// Every file of the `lang` project for plugin `name` (a valid name, see
 /// [`super::parse_name`]), template files first.
-pub fn rust(name: &str) -> Vec<ProjectFile> {
-    let crate_name = crate_name(name);
-    let render = |text: &str| {
-        text.replace("{{name}}", name)
-            .replace("{{crate_name}}", &crate_name)
-    };
-    let template = RUST.iter().map(|f| ProjectFile {
+pub fn files(lang: Lang, name: &str) -> Vec<ProjectFile> {
+    match lang {
+        Lang::Rust => rust(name),
+        Lang::Python => python(name),
+    }
+}
+
+/// The Rust project: the template, the WIT package and the guest SDK.
+fn rust(name: &str) -> Vec<ProjectFile> {
+    let template = rendered(RUST, name).map(|mut f| {
+        if f.path == "Cargo.lock" {
+            f.text = with_root_in_order(&f.text, name);
+        }
+        f
+    });
+    let sdk = SDK
+        .iter()
+        .map(|(file, text)| ProjectFile::verbatim(format!("{SDK_DIR}src/{file}"), text));
+    template.chain(wit()).chain(sdk).collect()
+}
+
+/// The Python project: the template and the WIT package.
+fn python(name: &str) -> Vec<ProjectFile> {
+    rendered(PYTHON, name).chain(wit()).collect()
+}
+
+/// The template's files with `{{name}}` and `{{crate_name}}` filled in.
+fn rendered(template: &'static [TemplateFile], name: &str) -> impl Iterator<Item = ProjectFile> {
+    let name = name.to_owned();
+    let crate_name = crate_name(&name);
+    template.iter().map(move |f| ProjectFile {
         path: f.dest.to_owned(),
-        text: match f.dest {
-            "Cargo.lock" => with_root_in_order(&render(f.text), name),
-            _ => render(f.text),
-        },
-    });
-    let wit = WIT.iter().map(|(file, text)| ProjectFile {
-        path: format!("{WIT_DIR}{file}"),
-        text: (*text).to_owned(),
-    });
-    let sdk = SDK.iter().map(|(file, text)| ProjectFile {
-        path: format!("{SDK_DIR}src/{file}"),
-        text: (*text).to_owned(),
-    });
-    template.chain(wit).chain(sdk).collect()
+        text: f
+            .text
+            .replace("{{name}}", &name)
+            .replace("{{crate_name}}", &crate_name),
+        executable: f.executable,
+    })
+}
+
+/// The WIT package as the project's `wit/`.
+fn wit() -> impl Iterator<Item = ProjectFile> {
+    WIT.iter()
+        .map(|(file, text)| ProjectFile::verbatim(format!("{WIT_DIR}{file}"), text))
 }
 
 /// The name of the plugin's crate, which names its `.wasm`: `-` becomes `_`.
 pub fn crate_name(name: &str) -> String {
     name.replace('-', "_")
+}
+
+/// Where the project's build writes the component, relative to the project.
+pub fn component(lang: Lang, name: &str) -> String {
+    let file = crate_name(name);
+    match lang {
+        Lang::Rust => format!("target/wasm32-wasip2/release/{file}.wasm"),
+        Lang::Python => format!("target/{file}.wasm"),
+    }
 }
 
 /// The WIT package the project is built against, e.g. `hybrid:inference@0.1.1`.
@@ -144,8 +210,8 @@ pub fn wit_package() -> &'static str {
         .unwrap_or("hybrid:inference")
 }
 
-/// The packages of the template's lock file other than the plugin: a plugin may not take
-/// one of their names.
+/// The packages of the Rust template's lock file other than the plugin: a Rust plugin may
+/// not take one of their names.
 pub fn dependency_names() -> impl Iterator<Item = &'static str> {
     let lock = RUST
         .iter()
@@ -238,17 +304,46 @@ mod tests {
 
     #[test]
     fn every_template_file_is_embedded() {
-        let listed: BTreeSet<String> = RUST.iter().map(|f| f.source.to_owned()).collect();
-        let dir = repo().join("host/templates/rust");
-        assert_eq!(listed, files_in(&dir, "", true));
+        for (lang, template) in [("rust", RUST), ("python", PYTHON)] {
+            let listed: BTreeSet<String> = template.iter().map(|f| f.source.to_owned()).collect();
+            let dir = repo().join("host/templates").join(lang);
+            assert_eq!(listed, files_in(&dir, "", true), "{lang}");
+            let dests: BTreeSet<&str> = template.iter().map(|f| f.dest).collect();
+            assert_eq!(dests.len(), template.len(), "{lang}: no destination twice");
+        }
+        let langs = std::fs::read_dir(repo().join("host/templates"))
+            .expect("templates")
+            .filter(|e| e.as_ref().is_ok_and(|e| e.path().is_dir()))
+            .count();
+        assert_eq!(langs, 2, "a template folder that is not listed here");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_programs_of_a_template_are_the_executable_files() {
+        use std::os::unix::fs::PermissionsExt;
+        for (lang, template) in [("rust", RUST), ("python", PYTHON)] {
+            for f in template {
+                let path = repo().join("host/templates").join(lang).join(f.source);
+                let mode = std::fs::metadata(&path)
+                    .expect("a file")
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o100 != 0, f.executable, "{}", path.display());
+            }
+        }
+    }
+
+    fn template_file(template: &[TemplateFile], dest: &str) -> &'static str {
+        template
+            .iter()
+            .find(|f| f.dest == dest)
+            .unwrap_or_else(|| panic!("{dest} is not in the template"))
+            .text
     }
 
     fn toml_of(dest: &str) -> toml::Table {
-        let file = RUST
-            .iter()
-            .find(|f| f.dest == dest)
-            .expect("in the template");
-        toml::from_str(file.text).unwrap_or_else(|e| panic!("{dest}: {e}"))
+        toml::from_str(template_file(RUST, dest)).unwrap_or_else(|e| panic!("{dest}: {e}"))
     }
 
     fn guest_toml(path: &str) -> toml::Table {
@@ -327,17 +422,109 @@ mod tests {
     #[test]
     fn rendering_fills_every_placeholder_and_keeps_the_vendored_files_verbatim() {
         let files = rust("demo-plugin");
+        assert!(files.iter().all(|f| !f.executable));
         for f in &files {
             assert!(!f.text.contains("{{name}}"), "{}", f.path);
             assert!(!f.text.contains("{{crate_name}}"), "{}", f.path);
         }
         let file = |path: &str| &files.iter().find(|f| f.path == path).expect(path).text;
         assert!(file("Cargo.toml").contains("name = \"demo-plugin\""));
-        assert!(file("README.md").contains("release/demo_plugin.wasm"));
+        assert!(file("README.md").contains(&component(Lang::Rust, "demo-plugin")));
         assert_eq!(file("wit/world.wit"), WIT[7].1);
         assert_eq!(file("sdk/hybrid-guest/src/lib.rs"), SDK[3].1);
         assert!(file("sdk/hybrid-guest/src/lib.rs").contains("path: \"../../wit\""));
         let paths: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths.len(), files.len(), "no path twice");
+    }
+
+    /// The requirement lines of a requirements file: comments and blank lines dropped.
+    fn requirements(text: &str) -> Vec<&str> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    }
+
+    #[test]
+    fn the_python_template_pins_guest_pythons_componentize_py() {
+        let guest = std::fs::read_to_string(repo().join("guest-python/requirements.txt"))
+            .expect("readable");
+        let ours = template_file(PYTHON, "requirements.txt");
+        assert_eq!(requirements(ours), requirements(&guest));
+        assert!(ours.contains("componentize-py=="), "{ours}");
+        assert!(
+            requirements(ours)
+                .iter()
+                .any(|l| l.starts_with("--hash=sha256:"))
+        );
+    }
+
+    #[test]
+    fn the_python_project_builds_what_its_config_serves() {
+        let files = files(Lang::Python, "demo-py");
+        let file = |path: &str| &files.iter().find(|f| f.path == path).expect(path).text;
+        let wasm = component(Lang::Python, "demo-py");
+        assert_eq!(wasm, "target/demo_py.wasm");
+        let config: toml::Table = toml::from_str(file("hybrid.toml")).expect("TOML");
+        let pipeline = &config["pipeline"][0];
+        assert_eq!(pipeline["name"].as_str(), Some("demo-py"));
+        assert_eq!(pipeline["component"].as_str(), Some(wasm.as_str()));
+        // CPython's heap is 12.4 MiB before the first request.
+        assert_eq!(pipeline["memory_mib"].as_integer(), Some(32));
+        assert_eq!(pipeline["smoke"][0]["body"].as_str(), Some("request.json"));
+        assert_eq!(
+            config["admin"]["token_env"].as_str(),
+            Some("HYBRID_ADMIN_TOKEN")
+        );
+        let build = file("build");
+        assert!(build.contains(&format!("wasm={wasm}\n")), "{build}");
+        assert!(build.contains("--stub-wasi"), "{build}");
+        assert!(
+            build.contains("--require-hashes --only-binary=:all:"),
+            "{build}"
+        );
+        assert!(build.contains("COMPONENTIZE_PY"), "{build}");
+        assert!(build.starts_with("#!/usr/bin/env bash\n"));
+        let readme = file("README.md");
+        for command in [
+            "./build\n".to_owned(),
+            format!("hybrid check {wasm}"),
+            "hybrid run --config hybrid.toml --pipeline demo-py request.json".to_owned(),
+            format!("hybrid deploy demo-py {wasm}"),
+        ] {
+            assert!(readme.contains(&command), "{command:?} not in the README");
+        }
+        let request: serde_json::Value = serde_json::from_str(file("request.json")).expect("JSON");
+        assert!(request["text"].is_string());
+    }
+
+    #[test]
+    fn the_python_project_is_its_template_and_the_wit_package() {
+        let files = files(Lang::Python, "demo-py");
+        for f in &files {
+            assert!(!f.text.contains("{{"), "{}: a placeholder is left", f.path);
+        }
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        let wit: Vec<String> = WIT.iter().map(|(f, _)| format!("{WIT_DIR}{f}")).collect();
+        assert_eq!(paths.len(), PYTHON.len() + WIT.len());
+        assert!(wit.iter().all(|w| paths.contains(&w.as_str())));
+        assert!(!paths.iter().any(|p| p.starts_with(SDK_DIR)));
+        let executable: Vec<&str> = files
+            .iter()
+            .filter(|f| f.executable)
+            .map(|f| f.path.as_str())
+            .collect();
+        assert_eq!(executable, ["build"]);
+        let app = &files
+            .iter()
+            .find(|f| f.path == "app.py")
+            .expect("app.py")
+            .text;
+        assert_eq!(
+            app,
+            template_file(PYTHON, "app.py"),
+            "app.py has no placeholders"
+        );
+        assert!(files.iter().any(|f| f.path == ".gitignore"));
     }
 }
