@@ -104,13 +104,7 @@ token_env = "HYBRID_ADMIN_TOKEN"
 [deploy]
 state_dir = "{state}"
 
-[[model]]
-name = "digits-v1"
-version = "1.0.0"
-path = "{model}"
-sha256 = "1d80a8ebe8439a7baee4000a9271364cf9d23bdcad14f317ac7352af9701f673"
-input = [{{ name = "input", type = "fp32", shape = ["N", 64] }}]
-
+{digits}
 [[endpoint]]
 name = "chat"
 kind = "chat"
@@ -132,7 +126,7 @@ content_type = "application/json"
 status = 200
 "#,
         state = dir.join("state").display(),
-        model = root().join("models/digits-v1.onnx").display(),
+        digits = hybrid_tests::digits_model_toml("1.0.0"),
         wasm = wasm.display(),
     );
     std::fs::write(dir.join("hybrid.toml"), config).expect("config");

@@ -23,13 +23,7 @@ fn strong_model(workload: &std::path::Path) -> SimHandle {
 fn write_config(dir: &std::path::Path, sim: &SimHandle) {
     let config = format!(
         r#"
-[[model]]
-name = "digits-v1"
-version = "1.0.0"
-path = "{model}"
-sha256 = "1d80a8ebe8439a7baee4000a9271364cf9d23bdcad14f317ac7352af9701f673"
-input = [{{ name = "input", type = "fp32", shape = ["N", 64] }}]
-
+{digits}
 [[endpoint]]
 name = "strong"
 kind = "chat"
@@ -52,7 +46,7 @@ token_env = "HYBRID_ADMIN_TOKEN"
 [deploy]
 state_dir = "{state}"
 "#,
-        model = root().join("models/digits-v1.onnx").display(),
+        digits = hybrid_tests::digits_model_toml("1.0.0"),
         sim = sim.base_url(),
         cascade = component("cascade").display(),
         state = dir.join("state").display(),

@@ -18,10 +18,9 @@
 
 use hybrid_sim::{Classifier, Scenario, SimConfig, SimHandle};
 use hybrid_tests::edge_box::{Answer, EdgeBox, Scratch, agent, send};
-use hybrid_tests::{component, root, test_data};
+use hybrid_tests::{component, test_data};
 use serde_json::{Value, json};
 
-const DIGITS_SHA: &str = "1d80a8ebe8439a7baee4000a9271364cf9d23bdcad14f317ac7352af9701f673";
 /// The model id endpoint `strong` is configured with (the simulator echoes it).
 const PROVIDER_MODEL: &str = "llama3.3-70b-instruct";
 /// The simulator's chat route.
@@ -165,16 +164,10 @@ token_env = "HYBRID_ADMIN_TOKEN"
 [deploy]
 state_dir = "{state}"
 
-[[model]]
-name = "digits-v1"
-version = "1"
-path = "{model}"
-sha256 = "{DIGITS_SHA}"
-input = [{{ name = "input", type = "fp32", shape = ["N", 64] }}]
-{tables}
+{digits}{tables}
 "#,
             state = scratch.0.join("state").display(),
-            model = root().join("models/digits-v1.onnx").display(),
+            digits = hybrid_tests::digits_model_toml("1"),
             tables = tables.concat(),
         );
         std::fs::write(scratch.0.join("hybrid.toml"), config).expect("config");

@@ -87,20 +87,14 @@ const SHADOW_ALL: &str = r#"{ share = 1.0, params = { route = "remote" } }"#;
 fn write_config(dir: &std::path::Path, rest: &str) {
     let config = format!(
         r#"
-[[model]]
-name = "digits-v1"
-version = "1.0.0"
-path = "{model}"
-sha256 = "1d80a8ebe8439a7baee4000a9271364cf9d23bdcad14f317ac7352af9701f673"
-input = [{{ name = "input", type = "fp32", shape = ["N", 64] }}]
-
+{digits}
 [admin]
 token_env = "HYBRID_ADMIN_TOKEN"
 
 [deploy]
 state_dir = "{state}"
 {rest}"#,
-        model = root().join("models/digits-v1.onnx").display(),
+        digits = hybrid_tests::digits_model_toml("1.0.0"),
         state = dir.join("state").display(),
     );
     std::fs::write(dir.join("hybrid.toml"), config).expect("config");

@@ -237,3 +237,16 @@ pub fn runtime_with_models(models: &[ModelConfig], pipelines: &[PipelineConfig])
 pub fn runtime_with_remote_only(remote: Arc<Remote>, pipelines: &[PipelineConfig]) -> Runtime {
     runtime_with_models_and_remote(&[], remote, pipelines)
 }
+
+/// The sha256 of `models/digits-v1.onnx` (models/manifest.toml).
+pub const DIGITS_SHA256: &str = "1d80a8ebe8439a7baee4000a9271364cf9d23bdcad14f317ac7352af9701f673";
+
+/// A `[[model]]` table for `digits-v1` at `version`, for test configs.
+pub fn digits_model_toml(version: &str) -> String {
+    format!(
+        "\n[[model]]\nname = \"digits-v1\"\nversion = \"{version}\"\npath = \"{}\"\n\
+         sha256 = \"{DIGITS_SHA256}\"\n\
+         input = [{{ name = \"input\", type = \"fp32\", shape = [\"N\", 64] }}]\n",
+        existing(root().join("models/digits-v1.onnx"), "models/train-digits").display()
+    )
+}
