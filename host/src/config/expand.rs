@@ -11,10 +11,9 @@ pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let end = after.find('}').ok_or_else(|| {
-            format!(
-                "unterminated ${{ in config near {:?}",
-                &rest[start..rest.len().min(start + 30)]
-            )
+            // Whole characters: a byte count could end inside one.
+            let near: String = rest[start..].chars().take(30).collect();
+            format!("unterminated ${{ in config near {near:?}")
         })?;
         let inner = &after[..end];
         let (name, default) = match inner.split_once(":-") {
@@ -72,6 +71,24 @@ mod tests {
             expand("${a b}", &env)
                 .expect_err("name")
                 .contains("not a variable name")
+        );
+    }
+
+    #[test]
+    fn unterminated_variable_before_multibyte_text_is_an_error_not_a_panic() {
+        // Found by fuzzing (fuzz/host, target `config`): the excerpt in the message was
+        // cut 30 bytes in, inside a two-byte character.
+        let text = concat!(
+            "00=z${{s\u{0}0=;;\"0\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}",
+            "0=;''=\"''#\u{7a6}\u{0}\u{0}\u{0}\t%,,,,=",
+        );
+        assert_eq!(text.find('\u{7a6}'), Some(33));
+        let err = expand(text, &env).expect_err("unterminated");
+        assert!(err.starts_with("unterminated ${ in config near"), "{err}");
+        assert!(
+            expand(&format!("${{x{}", "é".repeat(40)), &env)
+                .expect_err("unterminated")
+                .contains(&format!("\"${{x{}\"", "é".repeat(27)))
         );
     }
 }
