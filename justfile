@@ -127,10 +127,62 @@ setup: deps
     models/train-digits
     samples/make
 
-# Build the guest components into ${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release.
+# Build the guest components (Rust, and Python with componentize-py) into ${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release.
 guests:
     cd guest && cargo build -q --release
+    guest-python/build
 
 # Check a component against the pipeline world.
 check component:
     cargo run -q -p hybrid -- check {{component}}
+
+# Every fuzz target gets `seconds` of libFuzzer (cargo-fuzz) on the pinned stable
+# toolchain: `--sanitizer none` needs only stable `-C` flags. SANITIZER=address adds
+# AddressSanitizer (an unstable flag, so RUSTC_BOOTSTRAP=1 is set for it). Targets build
+# one at a time; corpora grow in fuzz/*/corpus/, crashes land in fuzz/*/artifacts/ and
+# full logs in ${CARGO_TARGET_DIR:-target}/fuzz-<target>.log. Name targets to run only
+# those (`just fuzz 300 wav sse`). See fuzz/Cargo.toml.
+# Fuzz the parsers of hostile input (WAV, tokenizer, config, SSE, tensors, HTTP).
+fuzz seconds="60" *targets:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        echo "fuzz: installing cargo-fuzz 0.13.2"
+        cargo install -q cargo-fuzz --version 0.13.2 --locked 2>/dev/null
+    fi
+    # The http target serves the test-pipeline component.
+    (cd guest && cargo build -q --release -p test-pipeline)
+    sanitizer=${SANITIZER:-none}
+    if [[ $sanitizer != none ]]; then export RUSTC_BOOTSTRAP=1; fi
+    logs=${CARGO_TARGET_DIR:-target}
+    mkdir -p "$logs"
+    only=" {{targets}} "
+    crashed=()
+    for package in guest host; do
+        for target in $(cargo fuzz list --fuzz-dir "fuzz/$package"); do
+            if [[ -n "${only// /}" && $only != *" $target "* ]]; then continue; fi
+            flags=(--fuzz-dir "fuzz/$package" -O --sanitizer "$sanitizer")
+            corpus=("fuzz/$package/corpus/$target")
+            mkdir -p "${corpus[0]}"
+            if [[ -d fuzz/$package/seeds/$target ]]; then corpus+=("fuzz/$package/seeds/$target"); fi
+            log="$logs/fuzz-$target.log"
+            echo "fuzz: $target: building"
+            cargo fuzz build "${flags[@]}" "$target" > "$log" 2>&1 || { cat "$log" >&2; exit 1; }
+            echo "fuzz: $target: running for {{seconds}} s"
+            status=ok
+            cargo fuzz run "${flags[@]}" "$target" "${corpus[@]}" -- \
+                -max_total_time={{seconds}} -timeout=30 -print_final_stats=1 >> "$log" 2>&1 || status=crashed
+            runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+            rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+            units=$(find "${corpus[0]}" -type f | wc -l)
+            echo "fuzz: $target: ${runs:-?} runs (${rate:-?}/s), corpus $units, $status"
+            if [[ $status != ok ]]; then
+                crashed+=("$target")
+                grep -a -E "panicked at|ERROR: libFuzzer|Test unit written" "$log" | head -5 >&2 || true
+            fi
+        done
+    done
+    if ((${#crashed[@]})); then
+        echo "fuzz: crashes in: ${crashed[*]} (inputs in fuzz/*/artifacts/, logs in $logs/fuzz-*.log)" >&2
+        exit 1
+    fi
