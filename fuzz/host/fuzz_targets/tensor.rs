@@ -3,13 +3,13 @@
 //! converted as the runtime does and validated by `ModelRegistry::run` before a backend
 //! sees it.
 //!
-//! The oracle is a fake backend with fixed and dynamic dimensions of every element type:
-//! any input must be refused with a typed `LocalError` or reach the backend exactly as
-//! declared (every input once, in the model's order, of its type and rank, with as many
-//! bytes as its dimensions need), so tract's decoding can rely on it. When the repo's
-//! digits model has been fetched (`models/digits-v1.onnx`, made by `just setup`), inputs
-//! that pass validation also run through the real tract backend, which must answer or
-//! fail with `execution-failed`, never panic.
+//! The oracle is a fake backend (an fp32 input with a dynamic and a fixed dimension, and
+//! an i32 scalar): any input must be refused with a typed `LocalError` or reach the
+//! backend exactly as declared (every input once, in the model's order, of its type and
+//! rank, with as many bytes as its dimensions need), so tract's decoding can rely on it.
+//! When the repo's digits model has been fetched (`models/digits-v1.onnx`, made by
+//! `just setup`), inputs that pass validation also run through the real tract backend,
+//! which must answer or fail with `execution-failed`, never panic (zero rows included).
 
 #![no_main]
 
@@ -23,14 +23,21 @@ use hybrid::local::{
 };
 use libfuzzer_sys::fuzz_target;
 
-/// The WIT `tensor`, as a guest can send it.
+/// The WIT `tensor`, as a guest can send it. The type and dimensions default to the
+/// declared ones so that many inputs pass validation and reach the backend.
 #[derive(Debug, Arbitrary)]
 struct WitTensor {
-    /// Picks a declared input name, or (past the list) an unknown one.
+    /// Picks a declared input name, or (one past the list) an unknown one.
     name: u8,
-    /// The WIT `tensor-type` case.
-    ty: u8,
-    dimensions: Vec<u32>,
+    /// The WIT `tensor-type` case; `None` for the declared one.
+    ty: Option<u8>,
+    /// Dimensions (see [`dimension`]); `None` for the declared shape with `rows` in
+    /// every dynamic dimension.
+    dimensions: Option<Vec<u8>>,
+    rows: u8,
+    /// Resize `data` to what the dimensions need (when that is at most 1 MiB);
+    /// otherwise the bytes are as given.
+    fit: bool,
     data: Vec<u8>,
 }
 
@@ -41,6 +48,18 @@ struct Input {
     tensors: Vec<WitTensor>,
 }
 
+/// A WIT `u32` dimension: the byte itself, or a large one that overflows a product.
+fn dimension(b: u8) -> u32 {
+    match b {
+        251 => 1 << 16,
+        252 => 1 << 24,
+        253 => 1 << 31,
+        254 => u32::MAX - 1,
+        255 => u32::MAX,
+        n => u32::from(n),
+    }
+}
+
 const TYPES: [ElementType; 4] = [
     ElementType::Fp32,
     ElementType::U8,
@@ -48,7 +67,7 @@ const TYPES: [ElementType; 4] = [
     ElementType::I64,
 ];
 
-/// Inputs of the fake model: every element type, fixed and dynamic dimensions, a scalar.
+/// Inputs of the fake model: a dynamic and a fixed dimension, and a scalar.
 fn fake_specs() -> Vec<TensorSpec> {
     let spec = |name: &str, ty, shape: &[Option<usize>]| TensorSpec {
         name: name.to_owned(),
@@ -57,8 +76,6 @@ fn fake_specs() -> Vec<TensorSpec> {
     };
     vec![
         spec("input", ElementType::Fp32, &[None, Some(4)]),
-        spec("ids", ElementType::I64, &[Some(1), None]),
-        spec("mask", ElementType::U8, &[None]),
         spec("scale", ElementType::I32, &[]),
     ]
 }
@@ -138,31 +155,44 @@ fuzz_target!(|input: Input| {
     } else {
         "fake"
     };
-    let names: Vec<String> = registry
-        .get(model)
-        .expect("loaded")
-        .info()
-        .inputs
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
+    let specs = &registry.get(model).expect("loaded").info().inputs;
     let mut inputs = Vec::new();
     for t in input.tensors {
-        // The runtime's conversion (`runtime::local_host`): `u32` dimensions widen to
-        // `usize`, the type maps case for case, the bytes are moved as they are.
-        let name = names
-            .get(usize::from(t.name))
-            .cloned()
-            .unwrap_or_else(|| format!("unknown-{}", t.name));
-        let dims = t.dimensions.iter().map(|&d| d as usize).collect();
-        let ty = TYPES[usize::from(t.ty) % TYPES.len()];
+        let spec = specs.get(usize::from(t.name) % (specs.len() + 1));
+        let name = spec.map_or("unknown", |s| s.name.as_str()).to_owned();
+        let ty = match (t.ty, spec) {
+            (None, Some(spec)) => spec.ty,
+            (ty, _) => TYPES[usize::from(ty.unwrap_or(0)) % TYPES.len()],
+        };
+        // What a guest sends is WIT `u32` dimensions; the runtime's conversion
+        // (`runtime::local_host`) widens them to `usize`, maps the type case for case and
+        // moves the bytes as they are.
+        let dimensions: Vec<u32> = match (t.dimensions, spec) {
+            (None, Some(spec)) => spec
+                .shape
+                .iter()
+                .map(|d| d.map_or(u32::from(t.rows), |n| n as u32))
+                .collect(),
+            (dims, _) => dims
+                .unwrap_or_default()
+                .into_iter()
+                .map(dimension)
+                .collect(),
+        };
+        let dims: Vec<usize> = dimensions.iter().map(|&d| d as usize).collect();
+        let mut data = t.data;
+        if t.fit {
+            let bytes = dims
+                .iter()
+                .try_fold(ty.size(), |acc, &d| acc.checked_mul(d))
+                .filter(|&n| n <= 1 << 20);
+            if let Some(n) = bytes {
+                data.resize(n, 0x3f);
+            }
+        }
         inputs.push(NamedTensor {
             name,
-            tensor: Tensor {
-                dims,
-                ty,
-                data: t.data,
-            },
+            tensor: Tensor { dims, ty, data },
         });
     }
     match registry.run(model, inputs) {
