@@ -15,6 +15,9 @@
 //! makes no remote call. The tract figure is `ModelRegistry::run`, input checks included,
 //! with the inputs built outside the timed part.
 //!
+//! `vad_fuel` runs the fresh-instance guest again on an engine that meters fuel, with a
+//! fuel limit it never reaches: the cost of `limits.fuel`.
+//!
 //! [`Runtime::handle`]: hybrid::runtime::Runtime::handle
 //! [`PipelineInstance::handle`]: hybrid::runtime::PipelineInstance::handle
 
@@ -22,9 +25,16 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkGroup, Criterion};
+use std::sync::Arc;
+
+use hybrid::config::{Limits, PipelineConfig, RuntimeConfig};
 use hybrid::local::{NamedTensor, Tensor};
+use hybrid::remote::Remote;
 use hybrid::runtime::Runtime;
-use hybrid_tests::{component, pipeline, request, runtime, sample, wav_16k_mono, wav_samples};
+use hybrid_tests::{
+    component, pipeline, request, runtime, runtime_with_engine, sample, test_engine, vad_model,
+    wav_16k_mono, wav_samples,
+};
 
 /// New samples per model row (32 ms at 16 kHz).
 const CHUNK: usize = 512;
@@ -109,7 +119,8 @@ fn compare(
 }
 
 fn vad(c: &mut Criterion) {
-    let rt = runtime(&[pipeline(PIPELINE, component("voice_gate"), 30_000, 256)]);
+    let voice_gate = pipeline(PIPELINE, component("voice_gate"), 30_000, 256);
+    let rt = runtime(std::slice::from_ref(&voice_gate));
     let speech = wav_samples(&sample("speech-16k.wav"));
     let second = &speech[OFFSET..OFFSET + SECOND_CHUNKS * CHUNK];
 
@@ -122,6 +133,39 @@ fn vad(c: &mut Criterion) {
         .sample_size(30)
         .measurement_time(Duration::from_secs(5));
     compare(&mut group, &rt, "31_chunks", second);
+    group.finish();
+
+    // The same pipeline with fuel metering compiled in and a (never reached) fuel limit:
+    // what `limits.fuel` costs.
+    let metered = runtime_with_engine(
+        &RuntimeConfig {
+            fuel: true,
+            ..test_engine()
+        },
+        &[vad_model()],
+        Arc::new(Remote::none()),
+        &[PipelineConfig {
+            limits: Limits {
+                fuel: Some(u64::MAX / 2),
+                ..Limits::default()
+            },
+            ..voice_gate
+        }],
+    );
+    let mut group = c.benchmark_group("vad_fuel");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for (label, audio) in [("1_chunk", &second[..CHUNK]), ("31_chunks", second)] {
+        let req = request(wav_16k_mono(audio), "audio/wav", &[("transcribe", "off")]);
+        group.bench_function(format!("guest_fresh/{label}"), |b| {
+            b.iter(|| {
+                metered
+                    .handle(PIPELINE, black_box(&req))
+                    .expect("voice-gate serves")
+            });
+        });
+    }
     group.finish();
 }
 

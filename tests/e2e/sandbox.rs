@@ -1,11 +1,15 @@
-//! Hostile and broken guests: traps, infinite loops, memory hogs and bad tensors each get
-//! an error naming the problem, and the host keeps serving afterwards.
+//! Hostile and broken guests: traps, infinite loops, memory hogs, log floods, bad tensors
+//! and sandboxes past their fuel, instance and table limits each get an error naming the
+//! problem, and the host keeps serving afterwards.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use hybrid::config::{Limit, Limits};
+use hybrid::config::{Limit, Limits, PipelineConfig, RuntimeConfig};
+use hybrid::remote::Remote;
 use hybrid::runtime::{PipelineError, Runtime};
-use hybrid_tests::{component, pipeline, request, runtime};
+use hybrid_tests::{
+    component, pipeline, request, runtime, runtime_with_engine, test_engine, vad_model,
+};
 
 const DEADLINE_MS: u64 = 300;
 const MEMORY_MIB: u64 = 32;
@@ -13,12 +17,11 @@ const MEMORY_MIB: u64 = 32;
 fn rt() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| {
-        runtime(&[pipeline(
-            "test",
-            component("test_pipeline"),
-            DEADLINE_MS,
-            MEMORY_MIB,
-        )])
+        runtime(&[
+            pipeline("test", component("test_pipeline"), DEADLINE_MS, MEMORY_MIB),
+            // For the limits: time enough that no deadline comes first on a busy box.
+            pipeline("roomy", component("test_pipeline"), 20_000, MEMORY_MIB),
+        ])
     })
 }
 
@@ -150,7 +153,7 @@ fn unknown_pipelines_list_the_known_ones() {
     assert_eq!(err.status(), 404);
     assert_eq!(
         err.to_string(),
-        "unknown pipeline \"nope\"; known pipelines: [test]"
+        "unknown pipeline \"nope\"; known pipelines: [roomy, test]"
     );
 }
 
@@ -161,7 +164,12 @@ fn unknown_modes_are_bad_requests() {
 }
 
 fn assert_limit(mode: &str, limit: Limit, max: u64) {
-    let err = call(mode).expect_err(mode);
+    let err = rt()
+        .handle(
+            "roomy",
+            &request(b"ping".to_vec(), "text/plain", &[("mode", mode)]),
+        )
+        .expect_err(mode);
     match &err {
         PipelineError::LimitExceeded {
             limit: hit, max: m, ..
@@ -198,5 +206,123 @@ fn an_answer_over_the_size_limit_is_refused() {
         "huge",
         Limit::ResponseBytes,
         Limits::default().response_bytes,
+    );
+}
+
+/// A guest flooding the log is cut off at `limits.log_bytes` and its request ends with
+/// that limit's error; nothing past the limit reaches the host's log.
+#[test]
+fn a_log_flood_ends_the_request_at_the_log_limit() {
+    assert_limit("log-flood", Limit::LogBytes, Limits::default().log_bytes);
+}
+
+/// A runtime whose engine meters fuel, with pipelines under fuel, instance and table
+/// limits, and one without any of them beside them.
+fn caged() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        let with = |name: &str, limits: Limits| PipelineConfig {
+            limits,
+            // Only `free` has the short deadline: the others must end by their limits.
+            ..pipeline(
+                name,
+                component("test_pipeline"),
+                if name == "free" { DEADLINE_MS } else { 20_000 },
+                MEMORY_MIB,
+            )
+        };
+        let defaults = Limits::default();
+        let metered = RuntimeConfig {
+            fuel: true,
+            ..test_engine()
+        };
+        runtime_with_engine(
+            &metered,
+            &[vad_model()],
+            Arc::new(Remote::none()),
+            &[
+                with("free", defaults),
+                with(
+                    "metered",
+                    Limits {
+                        fuel: Some(FUEL),
+                        ..defaults
+                    },
+                ),
+                with(
+                    "one-instance",
+                    Limits {
+                        instances: 1,
+                        ..defaults
+                    },
+                ),
+                with(
+                    "tiny-tables",
+                    Limits {
+                        table_elements: 1,
+                        ..defaults
+                    },
+                ),
+            ],
+        )
+    })
+}
+
+/// Enough fuel for an echo many times over, and a few milliseconds of looping.
+const FUEL: u64 = 20_000_000;
+
+fn call_caged(pipeline: &str, mode: &str) -> Result<hybrid::runtime::Outcome, PipelineError> {
+    caged().handle(
+        pipeline,
+        &request(b"ping".to_vec(), "text/plain", &[("mode", mode)]),
+    )
+}
+
+fn limit_of(result: Result<hybrid::runtime::Outcome, PipelineError>) -> (Limit, u64, String) {
+    match result {
+        Err(e @ PipelineError::LimitExceeded { limit, max, .. }) => (limit, max, e.to_string()),
+        other => panic!(
+            "expected a limit error, got {:?}",
+            other.map(|o| o.response.body)
+        ),
+    }
+}
+
+/// Fuel is a CPU budget independent of the clock: a looping guest with `limits.fuel`
+/// is stopped by it, long before its 20 s deadline, while the same loop in a pipeline
+/// without fuel runs to the deadline, and fuel is given afresh to every request.
+#[test]
+fn fuel_stops_a_loop_before_the_deadline_and_only_where_configured() {
+    for _ in 0..3 {
+        let echo = call_caged("metered", "echo").expect("an echo fits in the fuel");
+        assert_eq!(echo.response.body, b"ping");
+    }
+    // The metered pipeline's deadline is 20 s: the loop ends by fuel, not by the clock.
+    let (limit, max, message) = limit_of(call_caged("metered", "loop"));
+    assert_eq!((limit, max), (Limit::Fuel, FUEL), "{message}");
+    assert!(message.contains("limits.fuel"), "{message}");
+    match call_caged("free", "loop") {
+        Err(PipelineError::DeadlineExceeded { .. }) => {}
+        other => panic!("unmetered loop: {:?}", other.map(|o| o.response.body)),
+    }
+    assert_eq!(
+        call_caged("metered", "echo").expect("echo").response.body,
+        b"ping"
+    );
+}
+
+/// A sandbox that would need more core instances or table elements than its pipeline's
+/// limits allow is refused with the limit's name.
+#[test]
+fn instance_and_table_caps_refuse_the_sandbox_with_the_limit_named() {
+    let (limit, max, message) = limit_of(call_caged("one-instance", "echo"));
+    assert_eq!((limit, max), (Limit::Instances, 1), "{message}");
+    assert!(message.contains("limits.instances"), "{message}");
+    let (limit, max, message) = limit_of(call_caged("tiny-tables", "echo"));
+    assert_eq!((limit, max), (Limit::TableElements, 1), "{message}");
+    assert!(message.contains("limits.table_elements"), "{message}");
+    assert_eq!(
+        call_caged("free", "echo").expect("echo").response.body,
+        b"ping"
     );
 }

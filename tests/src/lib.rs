@@ -6,6 +6,7 @@
 //! `samples/make`); a missing one fails with the command that makes it.
 
 pub mod edge_box;
+pub mod secrets;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -204,12 +205,27 @@ pub fn runtime_with_models_and_remote(
     remote: Arc<Remote>,
     pipelines: &[PipelineConfig],
 ) -> Runtime {
-    let models = Arc::new(ModelRegistry::load(models).expect("models load"));
-    let config = RuntimeConfig {
+    runtime_with_engine(&test_engine(), models, remote, pipelines)
+}
+
+/// The engine settings of the test runtimes: a small pool, the rest default.
+pub fn test_engine() -> RuntimeConfig {
+    RuntimeConfig {
         max_instances: 16,
         ..RuntimeConfig::default()
-    };
-    let runtime = Runtime::with_remote(&config, models, remote).expect("runtime starts");
+    }
+}
+
+/// A runtime with engine settings `config` (fuel metering, say), the given models,
+/// endpoints and pipelines.
+pub fn runtime_with_engine(
+    config: &RuntimeConfig,
+    models: &[ModelConfig],
+    remote: Arc<Remote>,
+    pipelines: &[PipelineConfig],
+) -> Runtime {
+    let models = Arc::new(ModelRegistry::load(models).expect("models load"));
+    let runtime = Runtime::with_remote(config, models, remote).expect("runtime starts");
     for p in pipelines {
         runtime.load_pipeline(p).expect("pipeline loads");
     }

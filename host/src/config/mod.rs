@@ -103,6 +103,10 @@ pub struct RuntimeConfig {
     pub max_memory_mib: u64,
     /// Granularity of deadlines in milliseconds: a guest overruns by at most this much.
     pub epoch_tick_ms: u64,
+    /// Meter fuel in every component (needed by `limits.fuel`). Off by default: metering
+    /// is compiled into the code of every pipeline and slows all of them a little. Turned
+    /// on by itself when any pipeline sets `limits.fuel`.
+    pub fuel: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -111,6 +115,7 @@ impl Default for RuntimeConfig {
             max_instances: 1024,
             max_memory_mib: 512,
             epoch_tick_ms: 5,
+            fuel: false,
         }
     }
 }
@@ -202,8 +207,8 @@ pub struct PipelineConfig {
     /// [`settings`]); clients cannot set or override them.
     #[serde(default)]
     pub settings: Settings,
-    /// Per-request limits on serverless calls, model runs and answer size (see
-    /// [`limits`]).
+    /// Per-request limits on serverless calls, model runs, logging, answer size, fuel,
+    /// instances and tables (see [`limits`]).
     #[serde(default)]
     pub limits: Limits,
     /// Shadow evaluation: for `share` of the requests answered locally, serve the same
@@ -303,6 +308,8 @@ impl Config {
             }
         }
         config.deploy.state_dir = base.join(&config.deploy.state_dir);
+        // Fuel metering is an engine setting: one pipeline's fuel limit turns it on.
+        config.runtime.fuel |= config.pipelines.iter().any(|p| p.limits.fuel.is_some());
         config.validate().map_err(|message| ConfigError::Invalid {
             path: PathBuf::new(),
             message,
@@ -504,6 +511,16 @@ mod tests {
         let big = "[[pipeline]]\nname = \"a\"\ncomponent = \"a.wasm\"\nmemory_mib = 100000\n";
         let err = parse(big).expect_err("too big").to_string();
         assert!(err.contains("memory_mib"), "{err}");
+    }
+
+    #[test]
+    fn one_pipelines_fuel_limit_turns_metering_on_for_the_engine() {
+        let base = "[[pipeline]]\nname = \"a\"\ncomponent = \"a.wasm\"\n";
+        assert!(!parse(base).expect("valid").runtime.fuel);
+        let metered = format!("{base}limits = {{ fuel = 1000000 }}\n");
+        let config = parse(&metered).expect("valid");
+        assert!(config.runtime.fuel);
+        assert_eq!(config.pipelines[0].limits.fuel, Some(1_000_000));
     }
 
     #[test]

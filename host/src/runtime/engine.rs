@@ -14,8 +14,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::config::RuntimeConfig;
 
-/// Builds the engine: component model on, epoch interruption on, pooled instances sized
-/// by `config`.
+/// Builds the engine: component model on, epoch interruption on, fuel metering if
+/// `config.fuel`, pooled instances sized by `config`.
 pub fn build(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
     let instances = config.max_instances;
     let mut pool = PoolingAllocationConfig::default();
@@ -38,6 +38,8 @@ pub fn build(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
     let mut wasm = Config::new();
     wasm.wasm_component_model(true)
         .epoch_interruption(true)
+        // Metering costs every component a little, so only when a pipeline asks for it.
+        .consume_fuel(config.fuel)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&wasm)
 }

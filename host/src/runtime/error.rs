@@ -131,10 +131,28 @@ pub(super) fn failure(
             deadline_ms: config.deadline_ms,
         };
     }
-    if store.data().limits.exceeded {
+    let limits = &store.data().limits;
+    if limits.memory_exceeded {
         return PipelineError::MemoryExceeded {
             pipeline,
             cap_mib: config.memory_mib,
+        };
+    }
+    let limit = if error.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
+        Some(Limit::Fuel)
+    } else if limits.table_exceeded {
+        Some(Limit::TableElements)
+    } else if format!("{error:#}").contains("instance count too high") {
+        // wasmtime's words when instantiation passes `ResourceLimiter::instances`.
+        Some(Limit::Instances)
+    } else {
+        None
+    };
+    if let Some(limit) = limit {
+        return PipelineError::LimitExceeded {
+            pipeline,
+            limit,
+            max: config.limits.max(limit),
         };
     }
     if let Some(limit) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {

@@ -23,6 +23,8 @@ pub struct PipelineInstance {
     config: PipelineConfig,
     component: ServedBy,
     deadline_ticks: u64,
+    /// The fuel each call gets, when the engine meters fuel.
+    fuel: Option<u64>,
     load: Arc<Load>,
     poisoned: bool,
 }
@@ -34,6 +36,7 @@ impl PipelineInstance {
         config: PipelineConfig,
         component: ServedBy,
         deadline_ticks: u64,
+        fuel: Option<u64>,
         load: Arc<Load>,
     ) -> Self {
         Self {
@@ -42,6 +45,7 @@ impl PipelineInstance {
             config,
             component,
             deadline_ticks,
+            fuel,
             load,
             poisoned: false,
         }
@@ -64,6 +68,15 @@ impl PipelineInstance {
         state.remote.set_deadline(deadline);
         state.remote.set_call_limit(config.limits.remote_calls);
         state.local.set_run_limit(config.limits.model_runs);
+        state
+            .log
+            .set_limits(config.limits.log_lines, config.limits.log_bytes);
+        if let Some(fuel) = self.fuel {
+            // Every call gets the full budget again, like the deadline.
+            if let Err(e) = self.store.set_fuel(fuel) {
+                return Err(failure(&self.store, config, e));
+            }
+        }
         let called = self.bindings.call_handle(&mut self.store, request);
         // A refused call past a limit ends the request however the guest went on.
         if let Some(hit) = self.limit_hit() {
@@ -82,10 +95,6 @@ impl PipelineInstance {
         })?;
         let finished = Instant::now();
         let state = self.store.data_mut();
-        if state.log.dropped > 0 {
-            tracing::warn!(pipeline = %config.name, request_id = %request.id, dropped = state.log.dropped, "guest log lines dropped");
-            state.log.dropped = 0;
-        }
         let model_runs = std::mem::take(&mut state.local.runs);
         let remote_calls = std::mem::take(&mut state.remote.calls);
         let remote_failures = std::mem::take(&mut state.remote.failures);
@@ -119,20 +128,15 @@ impl PipelineInstance {
         } else if state.local.limit_hit {
             Some(self.limit_error(Limit::ModelRuns))
         } else {
-            None
+            state.log.limit_hit.map(|limit| self.limit_error(limit))
         }
     }
 
     fn limit_error(&self, limit: Limit) -> PipelineError {
-        let limits = &self.config.limits;
         PipelineError::LimitExceeded {
             pipeline: self.config.name.clone(),
             limit,
-            max: match limit {
-                Limit::RemoteCalls => limits.remote_calls.into(),
-                Limit::ModelRuns => limits.model_runs.into(),
-                Limit::ResponseBytes => limits.response_bytes,
-            },
+            max: self.config.limits.max(limit),
         }
     }
 }

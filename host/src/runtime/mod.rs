@@ -73,7 +73,7 @@ use local_host::LocalCtx;
 use log_host::LogCtx;
 use remote_host::RemoteCtx;
 use signals_host::SignalsCtx;
-use state::{Contexts, RequestState};
+use state::{Contexts, RequestState, SandboxLimits};
 
 /// The runtime could not start or a pipeline could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +183,8 @@ pub struct Runtime {
     quarantine_observer: std::sync::OnceLock<QuarantineObserver>,
     tick: Duration,
     next_id: AtomicU64,
+    /// The engine meters fuel: every store is given its pipeline's `limits.fuel`.
+    fuel: bool,
     _ticker: engine::EpochTicker,
 }
 
@@ -222,6 +224,7 @@ impl Runtime {
             rollback_observer: std::sync::OnceLock::new(),
             quarantine_observer: std::sync::OnceLock::new(),
             tick,
+            fuel: config.fuel,
             next_id: AtomicU64::new(0),
         })
     }
@@ -512,7 +515,11 @@ impl Runtime {
                 .map(|m| m.info().sha256.clone()),
         );
         let state = RequestState::new(
-            config.memory_bytes(),
+            SandboxLimits::new(
+                config.memory_bytes(),
+                config.limits.instances,
+                config.limits.table_elements,
+            ),
             Contexts {
                 local: LocalCtx::new(models),
                 remote,
@@ -525,6 +532,12 @@ impl Runtime {
         store.limiter(|s| &mut s.limits);
         let deadline_ticks = self.deadline_ticks(config.deadline());
         store.set_epoch_deadline(deadline_ticks);
+        let fuel = self.fuel.then(|| config.limits.fuel.unwrap_or(u64::MAX));
+        if let Some(fuel) = fuel {
+            store
+                .set_fuel(fuel)
+                .map_err(|e| failure(&store, config, e))?;
+        }
         let bindings = version
             .compiled
             .pre
@@ -536,6 +549,7 @@ impl Runtime {
             config.clone(),
             served_by,
             deadline_ticks,
+            fuel,
             self.load.clone(),
         ))
     }

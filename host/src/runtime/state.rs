@@ -19,9 +19,6 @@ use super::signals_host::SignalsCtx;
 /// How much of a guest's stderr the host keeps (panic messages and the like).
 pub const MAX_GUEST_STDERR: usize = 16 * 1024;
 
-/// Table elements a guest may grow to; generous for Rust, bounded for hostile guests.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
-
 /// The per-interface contexts of one request, built by the runtime.
 pub struct Contexts {
     /// `local`.
@@ -41,7 +38,7 @@ pub struct RequestState {
     wasi: WasiCtx,
     table: ResourceTable,
     stderr: MemoryOutputPipe,
-    pub(super) limits: MemoryCap,
+    pub(super) limits: SandboxLimits,
     pub(super) local: LocalCtx,
     pub(super) remote: RemoteCtx,
     pub(super) signals: SignalsCtx,
@@ -50,15 +47,15 @@ pub struct RequestState {
 }
 
 impl RequestState {
-    /// State with an empty WASI context, the memory cap and the request's contexts.
-    pub fn new(memory_cap: usize, contexts: Contexts) -> Self {
+    /// State with an empty WASI context, the sandbox's limits and the request's contexts.
+    pub fn new(limits: SandboxLimits, contexts: Contexts) -> Self {
         let stderr = MemoryOutputPipe::new(MAX_GUEST_STDERR);
         let wasi = WasiCtxBuilder::new().stderr(stderr.clone()).build();
         Self {
             wasi,
             table: ResourceTable::new(),
             stderr,
-            limits: MemoryCap::new(memory_cap),
+            limits,
             local: contexts.local,
             remote: contexts.remote,
             signals: contexts.signals,
@@ -84,32 +81,42 @@ impl WasiView for RequestState {
     }
 }
 
-/// Refuses memory growth past a cap and remembers that it did, so a later trap can be
-/// reported as "exceeded its memory cap" instead of a bare `unreachable`.
-pub struct MemoryCap {
-    cap: usize,
-    /// Set when a growth request was refused.
-    pub exceeded: bool,
+/// What one request's sandbox may hold: memory, core instances and table elements. A
+/// refused growth is remembered, so the trap that usually follows can be reported as the
+/// limit it hit instead of a bare `unreachable`.
+pub struct SandboxLimits {
+    memory_bytes: usize,
+    instances: usize,
+    table_elements: usize,
+    /// Set when memory growth was refused.
+    pub memory_exceeded: bool,
+    /// Set when table growth was refused.
+    pub table_exceeded: bool,
 }
 
-impl MemoryCap {
-    fn new(cap: usize) -> Self {
+impl SandboxLimits {
+    /// Limits of `memory_bytes` per memory, `instances` core instances and
+    /// `table_elements` per table.
+    pub fn new(memory_bytes: usize, instances: u32, table_elements: u32) -> Self {
         Self {
-            cap,
-            exceeded: false,
+            memory_bytes,
+            instances: instances as usize,
+            table_elements: table_elements as usize,
+            memory_exceeded: false,
+            table_exceeded: false,
         }
     }
 }
 
-impl ResourceLimiter for MemoryCap {
+impl ResourceLimiter for SandboxLimits {
     fn memory_growing(
         &mut self,
         _current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.cap {
-            self.exceeded = true;
+        if desired > self.memory_bytes {
+            self.memory_exceeded = true;
             return Ok(false);
         }
         Ok(true)
@@ -121,6 +128,14 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        if desired > self.table_elements {
+            self.table_exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        self.instances
     }
 }
