@@ -24,6 +24,8 @@
 //!   after the client has its answer; agreement counted per local model version.
 //! - [`plan`]: `hybrid plan`, replaying a labelled workload through routing strategies
 //!   to measure accuracy, cost, latency and egress, and recommend one.
+//! - [`logging`]: the log filter, with the HTTP libraries (which would log credentials
+//!   at `trace`) capped at `info`.
 //! - [`cli`]: the `hybrid` subcommands (`run`, `serve`, `models`, `check`); `main.rs` only
 //!   parses arguments and prints errors.
 
@@ -38,6 +40,7 @@ pub mod config;
 pub mod deploy;
 pub mod envelope;
 pub mod local;
+pub mod logging;
 pub mod plan;
 pub mod remote;
 pub mod runtime;

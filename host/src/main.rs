@@ -16,7 +16,8 @@ use hybrid::cli::{
 #[command(name = "hybrid", version, propagate_version = true)]
 struct Cli {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `hybrid=debug,guest=info`.
-    /// Logs go to stderr. Defaults to $HYBRID_LOG, else `warn`.
+    /// Logs go to stderr. Defaults to $HYBRID_LOG, else `warn`. The HTTP libraries never
+    /// log below `info` (their traces would carry credentials).
     #[arg(long, global = true, value_name = "FILTER")]
     log: Option<String>,
     /// Log as JSON lines (for log shippers) instead of text.
@@ -64,9 +65,7 @@ fn main() -> ExitCode {
         .or_else(|| std::env::var("HYBRID_LOG").ok())
         .unwrap_or_else(|| "warn".to_owned());
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(hybrid::logging::filter(&filter))
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {

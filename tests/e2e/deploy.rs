@@ -627,7 +627,11 @@ fn a_restarted_box_serves_what_was_deployed_from_the_cache() {
         if let Some(t) = token {
             c.env("HYBRID_ADMIN_TOKEN", t);
         }
-        c.output().expect("hybrid runs")
+        let out = c.output().expect("hybrid runs");
+        let what = format!("the output of hybrid {}", args.join(" "));
+        hybrid_tests::secrets::assert_clean(&what, &out.stdout);
+        hybrid_tests::secrets::assert_clean(&what, &out.stderr);
+        out
     };
     let shown = cli(&["status"], Some(ADMIN_TOKEN));
     assert!(shown.status.success());

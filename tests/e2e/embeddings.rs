@@ -256,7 +256,8 @@ fn a_batch_of_40_inputs_takes_two_model_runs() {
     assert!(cosine(&e[39], &vectors(&alone)[0]) > 0.999_999);
 }
 
-const SIM_KEY: &str = "sk-do-test-embed-7d21e0";
+/// A real-looking key (see `hybrid_tests::secrets`).
+const SIM_KEY: &str = hybrid_tests::secrets::SERVERLESS_KEY;
 const SIM_KEY_VAR: &str = "HYBRID_TEST_EMBED_KEY";
 
 fn embeddings_endpoint(name: &str, sim: &SimHandle) -> EndpointConfig {

@@ -11,7 +11,8 @@ use hybrid::config::{BudgetConfig, EndpointConfig, EndpointKind, Prices};
 use hybrid::remote::{ChatRequest, CircuitState, Message, Remote, RemoteError, SetupError};
 use hybrid_sim::{ApiKey, Scenario, SimConfig, SimHandle, spawn};
 
-const KEY: &str = "sk-do-test-3f9a1c7e5b";
+/// A real-looking key (see `hybrid_tests::secrets`).
+const KEY: &str = hybrid_tests::secrets::SERVERLESS_KEY;
 const KEY_VAR: &str = "HYBRID_TEST_DO_KEY";
 
 /// Everything logged by this test process, to check for the key.

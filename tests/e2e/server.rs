@@ -11,7 +11,8 @@ use hybrid_sim::{ApiKey, Scenario, SimConfig, SimHandle, spawn};
 use hybrid_tests::{component, hybrid_bin, root, sample};
 use serde_json::{Value, json};
 
-const KEY: &str = "sk-server-test-7d1e";
+/// A real-looking key (see `hybrid_tests::secrets`).
+const KEY: &str = hybrid_tests::secrets::SERVERLESS_KEY;
 
 /// A running `hybrid serve` and the simulator behind it; both stop when dropped.
 struct Served {

@@ -15,7 +15,8 @@ use hybrid_tests::{component, pipeline, request, runtime, runtime_with_remote, s
 use serde_json::{Value, json};
 
 /// The key the simulator accepts, handed to the host through [`KEY_VAR`].
-const KEY: &str = "sk-voice-transcribe-test";
+/// A real-looking key (see `hybrid_tests::secrets`).
+const KEY: &str = hybrid_tests::secrets::SERVERLESS_KEY;
 /// The variable the endpoint config names; only the test's env closure answers it.
 const KEY_VAR: &str = "HYBRID_TEST_TRANSCRIBE_KEY";
 /// US dollars per second of audio.

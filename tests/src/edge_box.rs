@@ -12,12 +12,14 @@ use serde_json::Value;
 use crate::hybrid_bin;
 
 /// The admin token every test box is started with.
-pub const ADMIN_TOKEN: &str = "test-admin-token-5f0c2a9e41d7";
+pub use crate::secrets::ADMIN_TOKEN;
 
 /// A running `hybrid serve`; killed when dropped (its folder stays until the test's
 /// [`Scratch`] goes).
 pub struct EdgeBox {
     child: Child,
+    /// Its log file, checked for secrets when the box stops.
+    log: PathBuf,
     /// `http://127.0.0.1:<port>` of the main listener.
     pub base: String,
     /// `http://127.0.0.1:<port>` of the admin API.
@@ -54,6 +56,12 @@ impl EdgeBox {
     /// admin listeners on free ports, and waits until it serves. `config` must have an
     /// `[admin]` section naming `HYBRID_ADMIN_TOKEN`.
     pub fn start(dir: &Path, extra: &[&str]) -> Self {
+        Self::start_with_env(dir, extra, &[])
+    }
+
+    /// [`EdgeBox::start`] with environment variables added (or overriding the defaults:
+    /// the admin token and `HYBRID_LOG=info`).
+    pub fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let config = dir.join("hybrid.toml");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -66,6 +74,7 @@ impl EdgeBox {
             .args(extra)
             .env("HYBRID_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("HYBRID_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
@@ -89,22 +98,28 @@ impl EdgeBox {
         std::thread::spawn(move || for _ in lines {});
         Self {
             child,
+            log: dir.join("hybrid.log"),
             base: base.unwrap_or_default(),
             admin: admin.expect("the admin API is on"),
         }
     }
 
     /// Stops the process (SIGKILL: a crash, the harshest restart).
-    pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn kill(self) {
+        drop(self);
     }
 }
 
 impl Drop for EdgeBox {
+    /// Stops the process and checks its whole log for secrets (unless the test is
+    /// already failing: its own message matters more).
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let log = std::fs::read(&self.log).unwrap_or_default();
+            crate::secrets::assert_clean(&format!("the log {}", self.log.display()), &log);
+        }
     }
 }
 
@@ -179,11 +194,13 @@ pub fn send(
             .to_owned()
     };
     let (component, model) = (header("x-hybrid-component"), header("x-hybrid-model"));
+    let body = response.body_mut().read_to_vec().unwrap_or_default();
+    crate::secrets::assert_clean(&format!("the answer to {method} {url}"), &body);
     Answer {
         status: response.status().as_u16(),
         component,
         model,
-        body: response.body_mut().read_to_vec().unwrap_or_default(),
+        body,
     }
 }
 
