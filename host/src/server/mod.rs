@@ -29,6 +29,7 @@ mod admission;
 pub mod metrics;
 mod reply;
 mod routes;
+mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,7 +42,7 @@ use axum::routing::{get, post};
 
 use crate::config::{Config, OpenAiModel};
 use crate::deploy::Deployer;
-use crate::runtime::{Outcome, PipelineError, Request, Runtime};
+use crate::runtime::{ChunkSink, Outcome, PipelineError, Request, Runtime};
 use crate::shadow::Shadows;
 use admission::Admission;
 use metrics::{Metrics, RemoteCallSample};
@@ -71,6 +72,17 @@ impl AppState {
     /// Runs `request` on pipeline `name` on a blocking worker once admitted, and records
     /// its metrics.
     async fn execute(&self, name: &str, request: Request) -> Result<(Request, Outcome), Refusal> {
+        self.execute_streaming(name, request, None).await
+    }
+
+    /// [`Self::execute`], with the chunks the guest emits sent to `sink` as they come
+    /// (see [`stream`]).
+    async fn execute_streaming(
+        &self,
+        name: &str,
+        request: Request,
+        sink: Option<ChunkSink>,
+    ) -> Result<(Request, Outcome), Refusal> {
         let started = std::time::Instant::now();
         let permit = self.admission.admit().await.map_err(|full| {
             tracing::warn!(
@@ -86,7 +98,7 @@ impl AppState {
         let pipeline = name.to_owned();
         let joined = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let served = runtime.serve(&pipeline, &request);
+            let served = runtime.serve_streaming(&pipeline, &request, sink);
             (request, served)
         })
         .await;
