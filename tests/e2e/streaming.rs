@@ -199,7 +199,11 @@ fn content_of(event: &Event) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn post_json(s: &Served, body: &str, headers: &[(&str, &str)]) -> (u16, ureq::http::HeaderMap, Value) {
+fn post_json(
+    s: &Served,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, ureq::http::HeaderMap, Value) {
     let mut request = agent()
         .post(&format!("{}{ROUTE}", s.base))
         .header("content-type", "application/json");
@@ -210,7 +214,11 @@ fn post_json(s: &Served, body: &str, headers: &[(&str, &str)]) -> (u16, ureq::ht
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let text = response.body_mut().read_to_string().expect("body");
-    (status, headers, serde_json::from_str(&text).unwrap_or(Value::Null))
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
 }
 
 fn metrics(s: &Served) -> String {
@@ -251,7 +259,10 @@ fn each_delta_reaches_the_client_as_it_arrives() {
     );
     assert_eq!(events.last().map(|e| e.data.as_str()), Some("[DONE]"));
     let usage: Value = serde_json::from_str(&events[events.len() - 2].data).expect("usage chunk");
-    assert!(usage["usage"]["completion_tokens"].as_u64() > Some(0), "{usage}");
+    assert!(
+        usage["usage"]["completion_tokens"].as_u64() > Some(0),
+        "{usage}"
+    );
     assert_eq!(sim.stats().streams.completed, 1);
     let text = metrics(&s);
     assert!(
@@ -300,7 +311,10 @@ fn a_failure_after_the_first_chunk_ends_with_an_error_event() {
     );
     let (status, _, events) = stream_chat(&s, &body(true, 40), &[], None);
     assert_eq!(status, 200, "the status went out with the first chunk");
-    assert!(events.iter().any(|e| content_of(e).is_some()), "some text came first");
+    assert!(
+        events.iter().any(|e| content_of(e).is_some()),
+        "some text came first"
+    );
     let last = events.last().expect("events");
     let error: Value = serde_json::from_str(&last.data).expect("a JSON error event");
     assert!(error["error"]["message"].as_str().is_some(), "{error}");
@@ -401,19 +415,29 @@ fn each_upstream_failure_kind_reaches_the_client_with_its_status() {
         let (status, retry, body) = failure(&s, stream, &fragile);
         assert_eq!(status, 503, "{body}");
         assert!(
-            retry.as_deref().and_then(|r| r.parse::<u32>().ok()).is_some_and(|r| r >= 1),
+            retry
+                .as_deref()
+                .and_then(|r| r.parse::<u32>().ok())
+                .is_some_and(|r| r >= 1),
             "Retry-After {retry:?}"
         );
         assert_eq!(body["error"]["code"], "upstream_unavailable", "{body}");
     }
-    assert_eq!(sim.stats().requests_total, before, "an open circuit sends nothing");
+    assert_eq!(
+        sim.stats().requests_total,
+        before,
+        "an open circuit sends nothing"
+    );
 }
 
 #[test]
 fn a_spent_budget_is_503_with_retry_after() {
     let sim = sim("");
     let budget = "\n[budget]\nper_minute = 0.01\n";
-    let endpoints = format!("{}{budget}", endpoint("chat", "price = { per_request = 0.01 }"));
+    let endpoints = format!(
+        "{}{budget}",
+        endpoint("chat", "price = { per_request = 0.01 }")
+    );
     let s = serve(&sim, &chat_router(), &endpoints, "");
     let (status, _, _) = failure(&s, false, &[]);
     assert_eq!(status, 200, "the first call fits the budget");
@@ -422,7 +446,9 @@ fn a_spent_budget_is_503_with_retry_after() {
         assert_eq!(status, 503, "{body}");
         assert!(retry.is_some(), "Retry-After on a spent budget");
         assert!(
-            body["error"]["message"].as_str().is_some_and(|m| m.contains("per-minute")),
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("per-minute")),
             "{body}"
         );
     }
@@ -438,8 +464,10 @@ fn remote_at(sim: &SimHandle, changes: Value, budget: &BudgetConfig) -> Remote {
         c.extend(changes);
     }
     let endpoint: EndpointConfig = serde_json::from_value(config).expect("endpoint");
-    Remote::with_env(&[endpoint], budget, &|v| (v == KEY_VAR).then(|| KEY.to_owned()))
-        .expect("remote")
+    Remote::with_env(&[endpoint], budget, &|v| {
+        (v == KEY_VAR).then(|| KEY.to_owned())
+    })
+    .expect("remote")
 }
 
 #[test]
@@ -477,7 +505,7 @@ fn failure_records_account_for_every_error_kind() {
                 match opened {
                     // A cut stream fails on a later chunk: read it to the end.
                     Ok(mut stream) => loop {
-                        match stream.next() {
+                        match stream.next_chunk() {
                             Ok(Some(_)) => continue,
                             Ok(None) => panic!("{scenario}: the stream ended well"),
                             Err(failed) => break failed,
@@ -486,7 +514,9 @@ fn failure_records_account_for_every_error_kind() {
                     Err(failed) => failed,
                 }
             } else {
-                remote.chat("chat", &request, "rec", far()).expect_err(scenario)
+                remote
+                    .chat("chat", &request, "rec", far())
+                    .expect_err(scenario)
             };
             let what = format!("{scenario} (streamed: {streamed}): {failed:?}");
             assert_eq!(failed.error.case(), case, "{what}");
@@ -495,7 +525,10 @@ fn failure_records_account_for_every_error_kind() {
             assert!(failed.bytes_sent > 0, "{what}");
             assert!(failed.latency > Duration::ZERO, "{what}");
             if case != "timeout" {
-                assert!(failed.bytes_received > 0, "the answer's bytes count: {what}");
+                assert!(
+                    failed.bytes_received > 0,
+                    "the answer's bytes count: {what}"
+                );
             }
             if case == "rate-limited" {
                 assert_eq!(failed.retry_after, Some(Duration::from_secs(3)), "{what}");
@@ -510,8 +543,12 @@ fn failure_records_account_for_every_error_kind() {
     );
     sim.set_scenario(Scenario::from_toml("sequence = [\"503\"]").expect("scenario"))
         .expect("set");
-    fragile.chat("chat", &request, "rec", far()).expect_err("503");
-    let open = fragile.chat("chat", &request, "rec", far()).expect_err("open");
+    fragile
+        .chat("chat", &request, "rec", far())
+        .expect_err("503");
+    let open = fragile
+        .chat("chat", &request, "rec", far())
+        .expect_err("open");
     assert_eq!((open.attempts, open.bytes_sent), (0, 0));
     assert!(
         open.retry_after.is_some_and(|w| w > Duration::from_secs(3)),
@@ -527,10 +564,17 @@ fn failure_records_account_for_every_error_kind() {
     );
     sim.set_scenario(Scenario::default()).expect("set");
     budgeted.chat("chat", &request, "rec", far()).expect("fits");
-    let spent = budgeted.chat("chat", &request, "rec", far()).expect_err("spent");
-    assert!(matches!(spent.error, RemoteError::BudgetExceeded(_)), "{spent:?}");
+    let spent = budgeted
+        .chat("chat", &request, "rec", far())
+        .expect_err("spent");
     assert!(
-        spent.retry_after.is_some_and(|w| w <= Duration::from_secs(60)),
+        matches!(spent.error, RemoteError::BudgetExceeded(_)),
+        "{spent:?}"
+    );
+    assert!(
+        spent
+            .retry_after
+            .is_some_and(|w| w <= Duration::from_secs(60)),
         "{spent:?}"
     );
 }

@@ -214,11 +214,18 @@ fn the_0_1_build_kept_as_bytes_answers_like_the_current_one() {
         let old = rt.handle("voice-gate-0.1", &asked).expect("0.1 build");
         assert_eq!(json(&old)["segments"], json(&now)["segments"], "{file}");
         let (o, n) = (&old.response.routing, &now.response.routing);
-        assert_eq!((&o.route, &o.reason, &o.model), (&n.route, &n.reason, &n.model), "{file}");
+        assert_eq!(
+            (&o.route, &o.reason, &o.model),
+            (&n.route, &n.reason, &n.model),
+            "{file}"
+        );
         assert_eq!(old.model_runs.len(), now.model_runs.len(), "{file}");
     }
     let wrong = rt
-        .handle("voice-gate-0.1", &request(b"not a wav".to_vec(), "audio/wav", &[]))
+        .handle(
+            "voice-gate-0.1",
+            &request(b"not a wav".to_vec(), "audio/wav", &[]),
+        )
         .expect_err("not a wav");
     assert_eq!(wrong.status(), 400, "{wrong}");
 }

@@ -228,6 +228,12 @@ mod tests {
             }
         );
         let limited = to_error("chat", RemoteError::RateLimited(None), Some(700));
-        assert!(matches!(limited, Error::RateLimited { retry_after_ms: Some(700), .. }));
+        assert!(matches!(
+            limited,
+            Error::RateLimited {
+                retry_after_ms: Some(700),
+                ..
+            }
+        ));
     }
 }

@@ -96,7 +96,9 @@ fn route<H: Host>(host: &mut H, request: &Request, sizes: &mut String) -> Routed
             }
         } else {
             match call::chat(host, endpoint, &chat, options.pass_model) {
-                Ok(result) => return Ok(complete(request, &chat, &route, endpoint, reason, &result)),
+                Ok(result) => {
+                    return Ok(complete(request, &chat, &route, endpoint, reason, &result));
+                }
                 Err(error) => Failure::new(endpoint, error),
             }
         };
@@ -191,7 +193,10 @@ fn relay<H: Host>(
         c.usage.output_tokens,
         c.cost_micro_usd
     );
-    Ok((Answer::Emitted(Routing::remote(endpoint, reason, &c.model)), note))
+    Ok((
+        Answer::Emitted(Routing::remote(endpoint, reason, &c.model)),
+        note,
+    ))
 }
 
 #[cfg(test)]
@@ -239,7 +244,11 @@ mod tests {
         assert_eq!(text, "Hello from the edge");
         assert_eq!(host.emitted[2].finish_reason.as_deref(), Some("stop"));
         assert!(host.chats.is_empty(), "no whole call");
-        assert!(host.logs[0].contains("streamed: 4 chunks"), "{}", host.logs[0]);
+        assert!(
+            host.logs[0].contains("streamed: 4 chunks"),
+            "{}",
+            host.logs[0]
+        );
     }
 
     #[test]
@@ -261,7 +270,13 @@ mod tests {
             panic!("answered whole");
         };
         assert_eq!(routing.route, "remote:backup");
-        assert!(routing.reason.ends_with("fell back from chat (unavailable)"), "{}", routing.reason);
+        assert!(
+            routing
+                .reason
+                .ends_with("fell back from chat (unavailable)"),
+            "{}",
+            routing.reason
+        );
         assert_eq!(host.stream_chats.len(), 2);
         assert_eq!(host.emitted[0].delta, "backup");
     }
@@ -272,15 +287,21 @@ mod tests {
         host.on_stream_chat = Box::new(|call: &fake::ChatCall| {
             let mut stream = fake::stream(&["partial"], record())(call)?;
             stream.chunks.truncate(1);
-            stream.chunks.push_back(Err(hybrid_guest::stream::Failure::new(
-                "chat",
-                RemoteError::Timeout("stopped sending".into()),
-            )));
+            stream
+                .chunks
+                .push_back(Err(hybrid_guest::stream::Failure::new(
+                    "chat",
+                    RemoteError::Timeout("stopped sending".into()),
+                )));
             Ok(stream)
         });
         let e = answer(&mut host, STREAMED, &[("setting.fallback", "backup")]).expect_err("failed");
         assert_eq!(e.case(), "timeout");
-        assert_eq!(host.stream_chats.len(), 1, "no fallback after the first chunk");
+        assert_eq!(
+            host.stream_chats.len(),
+            1,
+            "no fallback after the first chunk"
+        );
         assert_eq!(host.emitted.len(), 1);
     }
 
@@ -292,7 +313,11 @@ mod tests {
         let answered = answer(&mut host, STREAMED, &[]).expect("ended quietly");
         assert!(matches!(answered, Answer::Emitted(_)));
         assert_eq!(host.emitted.len(), 2, "stopped at the first refused emit");
-        assert!(host.logs[0].contains("client went away"), "{}", host.logs[0]);
+        assert!(
+            host.logs[0].contains("client went away"),
+            "{}",
+            host.logs[0]
+        );
     }
 
     #[test]
@@ -308,7 +333,10 @@ mod tests {
             }
         );
         host.on_chat = fake::fail(RemoteError::Timeout("slow".into()));
-        assert_eq!(call(&mut host, BODY, &[]).expect_err("slow").case(), "timeout");
+        assert_eq!(
+            call(&mut host, BODY, &[]).expect_err("slow").case(),
+            "timeout"
+        );
     }
 
     #[test]
@@ -396,7 +424,9 @@ mod tests {
         let mut host = fake::host();
         host.endpoints[0].circuit = CircuitState::Open;
         let e = call(&mut host, BODY, &[]).expect_err("open");
-        assert!(matches!(&e, Error::Unavailable { message, .. } if message.contains("circuit open")));
+        assert!(
+            matches!(&e, Error::Unavailable { message, .. } if message.contains("circuit open"))
+        );
         let mut host = fake::host();
         host.spend[2].budget_micro_usd = Some(0);
         let e = call(&mut host, BODY, &[]).expect_err("spent");

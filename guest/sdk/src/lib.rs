@@ -123,9 +123,9 @@ pub mod tensor;
 pub use error::Error;
 pub use host::{Host, WasmHost};
 pub use pipeline::{Pipeline, StreamingPipeline};
-pub use stream::Answer;
 pub use request::Request;
 pub use response::{Response, Routing};
+pub use stream::Answer;
 
 /// The bindings wit-bindgen generates for world `pipeline`, the one copy every guest
 /// shares. Use the modules above, which re-export its types with helpers; the export

@@ -80,7 +80,9 @@ impl Budget {
                     budget as f64 / 1e6,
                     w.spent as f64 / 1e6
                 );
-                let wait = w.length.saturating_sub(now.saturating_duration_since(w.started));
+                let wait = w
+                    .length
+                    .saturating_sub(now.saturating_duration_since(w.started));
                 return Err((message, wait));
             }
         }
@@ -136,7 +138,11 @@ mod tests {
         budget.charge(6_000, t0);
         let (err, wait) = budget.check(t0).expect_err("spent");
         assert!(err.contains("per-minute budget of $0.010000"), "{err}");
-        assert_eq!(wait, Duration::from_secs(60), "the minute window starts over then");
+        assert_eq!(
+            wait,
+            Duration::from_secs(60),
+            "the minute window starts over then"
+        );
         let later = t0 + Duration::from_secs(61);
         assert!(budget.check(later).is_ok());
         let snap = budget.snapshot(later);

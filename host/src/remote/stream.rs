@@ -64,7 +64,7 @@ impl Read for CountedBody {
     }
 }
 
-/// An open streamed chat completion. Ends (and is accounted for) when [`Self::next`]
+/// An open streamed chat completion. Ends (and is accounted for) when [`Self::next_chunk`]
 /// reaches the end or an error, or when it is cancelled or dropped.
 pub struct ChatStream {
     remote: Arc<Remote>,
@@ -150,7 +150,11 @@ impl Remote {
             pending: None,
             model: None,
             usage: None,
-            prompt_chars: request.messages.iter().map(|m| m.content.chars().count()).sum(),
+            prompt_chars: request
+                .messages
+                .iter()
+                .map(|m| m.content.chars().count())
+                .sum(),
             text_chars: 0,
             last_given: false,
             settled: None,
@@ -205,7 +209,7 @@ impl ChatStream {
 
     /// The next chunk; `Ok(None)` once the stream has ended (the chunk before carries the
     /// usage). After an error or the end, [`Self::settled`] has the call's record.
-    pub fn next(&mut self) -> Result<Option<ChatChunk>, FailedCall> {
+    pub fn next_chunk(&mut self) -> Result<Option<ChatChunk>, FailedCall> {
         if let Some(first) = self.pending.take() {
             return Ok(Some(first));
         }
@@ -350,7 +354,8 @@ impl ChatStream {
             return;
         }
         let latency = self.started.elapsed();
-        self.endpoint.finish(self.admission, error.as_ref(), latency);
+        self.endpoint
+            .finish(self.admission, error.as_ref(), latency);
         let record = self.record_now();
         // What was received is billed whether the stream ended well or not.
         self.remote

@@ -121,7 +121,12 @@ pub fn read_error(endpoint: &str, reader: &BodyReader<'_>, error: &io::Error) ->
 }
 
 /// [`read_error`] for a reader that counted `read` bytes and went past its limit or not.
-pub fn read_error_counted(endpoint: &str, read: u64, exceeded: bool, error: &io::Error) -> RemoteError {
+pub fn read_error_counted(
+    endpoint: &str,
+    read: u64,
+    exceeded: bool,
+    error: &io::Error,
+) -> RemoteError {
     if exceeded {
         return RemoteError::TooLarge(format!(
             "endpoint {endpoint:?} sent more than its response size limit ({read} bytes in)"
@@ -187,7 +192,11 @@ pub fn post<T>(
 
 /// POSTs `payload` to `endpoint`, retrying as the module describes, until a 2xx response
 /// starts; its body is left unread (a stream is read as it arrives).
-pub fn open(endpoint: &Endpoint, payload: &Payload<'_>, deadline: Instant) -> Result<Opened, Failed> {
+pub fn open(
+    endpoint: &Endpoint,
+    payload: &Payload<'_>,
+    deadline: Instant,
+) -> Result<Opened, Failed> {
     let config = &endpoint.config;
     let name = config.name.as_str();
     let started = Instant::now();

@@ -25,7 +25,9 @@ pub mod v0_2 {
         },
     });
 
-    pub use self::hybrid::inference::{clock, local, log, messages, remote, reply, signals, tensors};
+    pub use self::hybrid::inference::{
+        clock, local, log, messages, remote, reply, signals, tensors,
+    };
 }
 
 /// `hybrid:inference@0.1.1` (and 0.1.0), frozen in `wit/released/0.1.1`.

@@ -57,7 +57,6 @@ use wasmtime::{Engine, Store};
 pub use bindings::messages::{Error as GuestError, Request, Response, Routing};
 pub use component::{ComponentError, ComponentSummary, WORLD};
 pub use contract::Contract;
-pub use reply_host::ChunkSink;
 pub use deploy::{DeployError, DeployReport, ModelSwap, Rollout};
 pub use error::PipelineError;
 pub use instance::PipelineInstance;
@@ -65,6 +64,7 @@ pub use load::{Load, LoadSnapshot};
 pub use local_host::ModelRunRecord;
 pub use quarantine::{Phase, QuarantineStatus};
 pub use remote_host::RemoteObserver;
+pub use reply_host::ChunkSink;
 pub use rollout::{Live, Pipeline, Role};
 pub use version::{
     CompileOrigin, Compiled, ComponentSource, ComponentVersion, StatsSnapshot, VersionStats,
@@ -416,8 +416,7 @@ impl Runtime {
         let (version, role) = live.pick();
         let started = Instant::now();
         let served_by = ServedBy::new(&version, role);
-        let result =
-            self.run_version(&pipeline.config, &version, served_by.clone(), request, sink);
+        let result = self.run_version(&pipeline.config, &version, served_by.clone(), request, sink);
         version.stats.record(result.is_ok(), started.elapsed());
         if let Some(change) = pass.finish(quarantine::Verdict::of(&result), Instant::now()) {
             change.log(name);

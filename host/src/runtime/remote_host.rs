@@ -328,7 +328,7 @@ impl remote::HostChatStream for RemoteCtx {
         }
         // Waiting on the network: give the resume slot back meanwhile.
         self.resumed = None;
-        let next = open.next();
+        let next = open.next_chunk();
         let settled = open.take_settled();
         self.after_call();
         if let Some(settled) = settled {

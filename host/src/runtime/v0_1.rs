@@ -286,13 +286,18 @@ impl old::remote::Host for RemoteCtx {
         messages: Vec<old::remote::Message>,
         params: old::remote::ChatParams,
     ) -> Result<old::remote::ChatResult, old::remote::Error> {
-        now::remote::Host::chat(self, endpoint, messages_to_now(messages), params_to_now(params))
-            .map(|r| old::remote::ChatResult {
-                content: r.content,
-                finish_reason: r.finish_reason,
-                call: record_to_old(r.call),
-            })
-            .map_err(failure_to_old)
+        now::remote::Host::chat(
+            self,
+            endpoint,
+            messages_to_now(messages),
+            params_to_now(params),
+        )
+        .map(|r| old::remote::ChatResult {
+            content: r.content,
+            finish_reason: r.finish_reason,
+            call: record_to_old(r.call),
+        })
+        .map_err(failure_to_old)
     }
 
     fn embed(

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::contract::PipelinePre;
 use super::component::ComponentSummary;
+use super::contract::PipelinePre;
 
 /// Where a component version came from. Today: the config file, an upload to the admin
 /// API, or a file watched by `hybrid serve --watch`; fleets will add registry references.

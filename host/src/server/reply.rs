@@ -138,9 +138,8 @@ impl ApiError {
                 retry_after_ms,
                 ..
             } => {
-                e.retry_after = Some(
-                    retry_after_ms.map_or(retry_after_s, |ms| ms.div_ceil(1000).max(1)),
-                );
+                e.retry_after =
+                    Some(retry_after_ms.map_or(retry_after_s, |ms| ms.div_ceil(1000).max(1)));
             }
             _ => {}
         }

@@ -53,7 +53,7 @@ pub trait EventFormat: Send + 'static {
 /// What [`relay`] produced.
 pub enum Relay {
     /// Nothing was emitted: answer the finished request as usual.
-    Whole(Finished),
+    Whole(Box<Finished>),
     /// The answer is streaming.
     Streamed(Response),
 }
@@ -110,7 +110,7 @@ pub async fn relay(
                 (chunk, end)
             }
             // The worker dropped the sink without emitting: it has finished.
-            None => return Relay::Whole(joined(task.await)),
+            None => return Relay::Whole(Box::new(joined(task.await))),
         },
         done = &mut task => match rx.try_recv() {
             // It emitted, then finished before we looked: still a stream.
@@ -119,7 +119,7 @@ pub async fn relay(
                 let end: Ending = Box::pin(async move { done });
                 (chunk, end)
             }
-            Err(_) => return Relay::Whole(joined(done)),
+            Err(_) => return Relay::Whole(Box::new(joined(done))),
         },
     };
     let mut queued: VecDeque<Bytes> = format.opening().iter().map(|d| event(d)).collect();

@@ -335,7 +335,10 @@ fn sse_response(events: VecDeque<Event>, token_delay: Duration, watch: StreamWat
             tokio::time::sleep(token_delay).await;
         }
         let frame = Bytes::from(format!("data: {data}\n\n"));
-        Some((Ok::<Bytes, std::convert::Infallible>(frame), (events, watch)))
+        Some((
+            Ok::<Bytes, std::convert::Infallible>(frame),
+            (events, watch),
+        ))
     });
     let mut response = (StatusCode::OK, Body::from_stream(frames)).into_response();
     let headers = response.headers_mut();

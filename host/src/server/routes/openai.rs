@@ -125,10 +125,9 @@ async fn serve(
                         created: unix_now(),
                         include_usage,
                     };
-                    match stream::relay(state.clone(), pipeline.clone(), request, events).await
-                    {
+                    match stream::relay(state.clone(), pipeline.clone(), request, events).await {
                         Relay::Streamed(response) => return response,
-                        Relay::Whole(finished) => finished,
+                        Relay::Whole(finished) => *finished,
                     }
                 }
                 None => state.execute(&pipeline, request).await,
@@ -147,32 +146,32 @@ fn answer(
     stream: Option<bool>,
     finished: stream::Finished,
 ) -> Response {
-        match finished {
-            Ok((request, outcome)) => {
-                let headers = hybrid_headers(&request, &outcome);
-                let Ok(mut answer) = serde_json::from_slice::<Value>(&outcome.response.body) else {
-                    return ApiError::new(
-                        StatusCode::BAD_GATEWAY,
-                        "server_error",
-                        format!("pipeline {pipeline:?} answered with a body that is not JSON"),
-                    )
-                    .request_id(id)
-                    .into_response();
-                };
-                // Guests have no wall clock: stamp `created` here.
-                if answer.get("created").and_then(Value::as_u64) == Some(0) {
-                    answer["created"] = json!(unix_now());
-                }
-                let body = answer.to_string().into_bytes();
-                let response = match stream {
-                    Some(include_usage) => sse(headers, &body, include_usage),
-                    None => json_with_headers(headers, body),
-                };
-                state.shadow(pipeline, &request, &outcome);
-                response
+    match finished {
+        Ok((request, outcome)) => {
+            let headers = hybrid_headers(&request, &outcome);
+            let Ok(mut answer) = serde_json::from_slice::<Value>(&outcome.response.body) else {
+                return ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "server_error",
+                    format!("pipeline {pipeline:?} answered with a body that is not JSON"),
+                )
+                .request_id(id)
+                .into_response();
+            };
+            // Guests have no wall clock: stamp `created` here.
+            if answer.get("created").and_then(Value::as_u64) == Some(0) {
+                answer["created"] = json!(unix_now());
             }
-            Err(refusal) => ApiError::from_refusal(state, refusal, id).into_response(),
+            let body = answer.to_string().into_bytes();
+            let response = match stream {
+                Some(include_usage) => sse(headers, &body, include_usage),
+                None => json_with_headers(headers, body),
+            };
+            state.shadow(pipeline, &request, &outcome);
+            response
         }
+        Err(refusal) => ApiError::from_refusal(state, refusal, id).into_response(),
+    }
 }
 
 fn unix_now() -> u64 {

@@ -111,7 +111,7 @@ pub async fn handle(
         };
         match stream::relay(state.clone(), name.clone(), request, events).await {
             Relay::Streamed(response) => return response,
-            Relay::Whole(finished) => finished,
+            Relay::Whole(finished) => *finished,
         }
     } else {
         state.execute(&name, request).await
