@@ -59,12 +59,17 @@ fn serve(sim: &SimHandle, chat_wasm: &std::path::Path, endpoints: &str, extra: &
             .map_or(0, |d| d.subsec_nanos())
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
+    let deadline = if extra.contains("deadline_ms") {
+        ""
+    } else {
+        "deadline_ms = 30000"
+    };
     let config = format!(
         r#"
 [[pipeline]]
 name = "chat"
 component = "{chat}"
-deadline_ms = 30000
+{deadline}
 {extra}
 
 [[openai_model]]
@@ -272,6 +277,57 @@ fn each_delta_reaches_the_client_as_it_arrives() {
     assert!(
         text.contains("hybrid_cost_usd_total{pipeline=\"chat\",endpoint=\"chat\"}"),
         "the streamed call is priced: {text}"
+    );
+}
+
+#[test]
+fn a_pipeline_route_streams_to_a_client_that_accepts_events() {
+    let sim = sim("token_delay_ms = 50");
+    let s = serve(&sim, &chat_router(), &endpoint("chat", ""), "");
+    let mut response = agent()
+        .post(&format!("{}/v1/pipelines/chat", s.base))
+        .header("content-type", "application/json")
+        .header("accept", "text/event-stream")
+        .send(body(true, 4).as_bytes())
+        .expect("answered");
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.body_mut().read_to_string().expect("body");
+    let events: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
+    assert_eq!(events.last(), Some(&"[DONE]"), "{text}");
+    let envelope: Value = serde_json::from_str(events[events.len() - 2]).expect("envelope");
+    assert_eq!(envelope["routing"]["route"], "remote:chat", "{envelope}");
+    let deltas: String = events[..events.len() - 2]
+        .iter()
+        .map(|e| {
+            let v: Value = serde_json::from_str(e).expect("delta event");
+            v["delta"].as_str().expect("delta").to_owned()
+        })
+        .collect();
+    assert_eq!(deltas, "sim reply to: w0 w1 w2 w3");
+}
+
+#[test]
+fn a_stream_past_the_pipelines_deadline_ends_with_an_error_event_naming_it() {
+    // 40 words 100 ms apart cannot fit in a 1.5 s deadline.
+    let sim = sim("token_delay_ms = 100");
+    let s = serve(
+        &sim,
+        &chat_router(),
+        &endpoint("chat", ""),
+        "deadline_ms = 1500",
+    );
+    let (status, _, events) = stream_chat(&s, &body(true, 40), &[], None);
+    assert_eq!(status, 200);
+    assert!(events.iter().any(|e| content_of(e).is_some()));
+    let last: Value = serde_json::from_str(&events.last().expect("events").data).expect("JSON");
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("deadline")),
+        "{last}"
     );
 }
 

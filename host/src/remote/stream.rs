@@ -84,6 +84,8 @@ pub struct ChatStream {
     text_chars: usize,
     /// The final chunk (with the usage) has been given out.
     last_given: bool,
+    /// The caller's deadline, not the endpoint's timeout, bounds the stream.
+    caller_deadline: bool,
     settled: Option<Settled>,
 }
 
@@ -100,6 +102,7 @@ impl Remote {
         let started = Instant::now();
         let (endpoint, admission) = self.admit(name, EndpointKind::Chat, started)?;
         let endpoint = endpoint.clone();
+        let caller_deadline = deadline < started + endpoint.config.timeout();
         let deadline = deadline.min(started + endpoint.config.timeout());
         let model = request
             .model
@@ -157,6 +160,7 @@ impl Remote {
                 .sum(),
             text_chars: 0,
             last_given: false,
+            caller_deadline,
             settled: None,
         };
         let limit = endpoint.config.max_response_bytes;
@@ -273,7 +277,18 @@ impl ChatStream {
                 Err(e) => {
                     let read = events.get_ref().read;
                     let over = read > events.get_ref().limit;
-                    return Err(read_error_counted(&name, read, over, &e));
+                    return Err(match read_error_counted(&name, read, over, &e) {
+                        // Name the bound that ran out: a stream longer than the
+                        // pipeline's deadline is the operator's to fix there.
+                        RemoteError::Timeout(_) if self.caller_deadline => {
+                            RemoteError::Timeout(format!(
+                                "the request's deadline passed while endpoint {name:?} was \
+                                 still streaming ({read} bytes in); a streamed answer must \
+                                 finish within the pipeline's deadline_ms"
+                            ))
+                        }
+                        error => error,
+                    });
                 }
             };
             let data = match event {

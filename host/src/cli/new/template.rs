@@ -457,7 +457,10 @@ mod tests {
         let file = |path: &str| &files.iter().find(|f| f.path == path).expect(path).text;
         assert!(file("Cargo.toml").contains("name = \"demo-plugin\""));
         assert!(file("README.md").contains(&component(Lang::Rust, "demo-plugin")));
-        let world = WIT.iter().find(|(f, _)| *f == "world.wit").expect("world.wit");
+        let world = WIT
+            .iter()
+            .find(|(f, _)| *f == "world.wit")
+            .expect("world.wit");
         assert_eq!(file("wit/world.wit"), world.1);
         assert_eq!(file("sdk/hybrid-guest/src/lib.rs"), SDK[3].1);
         assert!(file("sdk/hybrid-guest/src/lib.rs").contains("path: \"../../wit\""));
