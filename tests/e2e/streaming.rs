@@ -268,6 +268,11 @@ fn each_delta_reaches_the_client_as_it_arrives() {
         usage["usage"]["completion_tokens"].as_u64() > Some(0),
         "{usage}"
     );
+    assert_eq!(usage["hybrid"]["route"], "remote:chat", "{usage}");
+    assert!(
+        usage["hybrid"]["cost_usd"].as_f64() > Some(0.0),
+        "the streamed call is priced from its final usage: {usage}"
+    );
     assert_eq!(sim.stats().streams.completed, 1);
     let text = metrics(&s);
     assert!(

@@ -9,8 +9,9 @@
 //! With `stream: true`, a component that streams (0.2 `reply.emit`, as chat-router does)
 //! has each chunk relayed as a `chat.completion.chunk` event the moment it emits it
 //! ([`crate::server::stream`]): a role chunk first, then the deltas, then, with
-//! `stream_options.include_usage`, a usage chunk summing the request's serverless calls,
-//! then `[DONE]`; a failure after the first chunk ends the stream with an `{"error": ...}`
+//! `stream_options.include_usage`, a usage chunk summing the request's serverless calls
+//! (with a `hybrid` block: route and cost in US dollars, since the `x-hybrid-*` headers
+//! went out before they were known), then `[DONE]`; a failure after the first chunk ends the stream with an `{"error": ...}`
 //! event. A component that answers whole (every 0.1 component) has its complete answer
 //! re-emitted as such a stream, its first token arriving with the last.
 
@@ -83,6 +84,11 @@ impl EventFormat for ChunkEvents {
             let mut last = self.event(json!([]));
             last["usage"] = json!({"prompt_tokens": input, "completion_tokens": output,
                                    "total_tokens": input + output});
+            // The `x-hybrid-*` headers went out before the cost was known: say it here.
+            last["hybrid"] = json!({
+                "route": outcome.response.routing.route,
+                "cost_usd": crate::envelope::cost_usd(outcome),
+            });
             events.push(last.to_string());
         }
         events.push("[DONE]".to_owned());
