@@ -175,6 +175,8 @@ max_attempts = 1
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
+    // As `hybrid serve` does: no Nagle delay on streamed answers.
+    let listener = axum::serve::ListenerExt::tap_io(listener, hybrid::server::no_delay);
     tokio.spawn(async move { axum::serve(listener, app).await });
     let hybrid = format!("http://{addr}/v1/chat/completions");
     let direct = format!("{}/chat/completions", sim.base_url().trim_end_matches('/'));

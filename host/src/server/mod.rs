@@ -39,6 +39,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 
 use crate::config::{Config, OpenAiModel};
 use crate::deploy::Deployer;
@@ -354,6 +355,7 @@ pub fn serve(deployer: Arc<Deployer>, listen: &str, options: &ServeOptions) -> a
         tracing::info!(%addr, pipelines = ?runtime.pipeline_names(), "serving");
         let app = router_with_metrics(runtime, &config, metrics);
         let mut stopped = stop_rx.clone();
+        let listener = listener.tap_io(no_delay);
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = stopped.wait_for(|s| *s).await;
         });
@@ -414,6 +416,15 @@ fn admin_listener(
             eprintln!("hybrid: admin API off (set {var} to turn it on)");
             Ok(None)
         }
+    }
+}
+
+/// Turns off Nagle's algorithm on an accepted connection: a streamed answer is many small
+/// writes, and each must leave when it is written, not wait for the client's delayed ACK
+/// (up to 40 ms per chunk otherwise).
+pub fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
     }
 }
 
