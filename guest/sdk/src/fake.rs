@@ -180,6 +180,9 @@ pub struct FakeHost {
     pub stream_chats: Vec<ChatCall>,
     /// Every emitted chunk, in order (those after the client went away included).
     pub emitted: Vec<ChatChunk>,
+    /// The record a failed transcription reports through `transcribe_recorded` (`None`:
+    /// none, as from a host that cannot say).
+    pub transcribe_failure_record: Option<crate::stream::FailureRecord>,
     /// What `signals.local-load` returns; by default an idle box of 4 slots serving this
     /// request.
     pub load: Load,
@@ -235,6 +238,7 @@ impl FakeHost {
             client_listens_for: usize::MAX,
             stream_chats: Vec::new(),
             emitted: Vec::new(),
+            transcribe_failure_record: None,
             load: Load {
                 in_flight: 1,
                 queue_depth: 0,
@@ -437,6 +441,18 @@ impl Host for FakeHost {
         };
         self.stream_chats.push(call.clone());
         (self.on_stream_chat)(&call)
+    }
+
+    fn transcribe_recorded(
+        &mut self,
+        endpoint: &str,
+        audio: &[u8],
+        format: &str,
+        language: Option<&str>,
+    ) -> Result<TranscriptionResult, (RemoteError, Option<crate::stream::FailureRecord>)> {
+        let record = self.transcribe_failure_record.clone();
+        self.transcribe(endpoint, audio, format, language)
+            .map_err(|e| (e, record))
     }
 
     fn emit(&mut self, chunk: &ChatChunk) -> bool {

@@ -17,7 +17,7 @@ use crate::remote::{
     ChatParams, ChatResult, EmbeddingsResult, Message, RawResult, RemoteError, TranscriptionResult,
 };
 use crate::signals::{EndpointHealth, EndpointPrice, Load, WindowSpend};
-use crate::stream::{ChatChunk, ChatChunks, Failure, WasmChatStream};
+use crate::stream::{ChatChunk, ChatChunks, Failure, FailureRecord, WasmChatStream};
 use crate::tensor::NamedTensor;
 
 pub use log::Level;
@@ -78,6 +78,20 @@ pub trait Host {
         format: &str,
         language: Option<&str>,
     ) -> Result<TranscriptionResult, RemoteError>;
+
+    /// [`Self::transcribe`], with a failure's record when the host reports one (a 0.2 host
+    /// does: bytes sent and received, attempts, latency, when to retry); `None` where it
+    /// cannot be known (the default, e.g. a fake host with no record scripted).
+    fn transcribe_recorded(
+        &mut self,
+        endpoint: &str,
+        audio: &[u8],
+        format: &str,
+        language: Option<&str>,
+    ) -> Result<TranscriptionResult, (RemoteError, Option<FailureRecord>)> {
+        self.transcribe(endpoint, audio, format, language)
+            .map_err(|e| (e, None))
+    }
 
     /// POSTs the JSON `body` to `endpoint`, of kind `raw`, and returns its JSON answer
     /// (WIT `remote.raw`).
@@ -181,6 +195,19 @@ impl Host for WasmHost {
 
     fn raw(&mut self, endpoint: &str, body: &str) -> Result<RawResult, RemoteError> {
         remote::raw(endpoint, body).map_err(|f| Failure::from(f).error)
+    }
+
+    fn transcribe_recorded(
+        &mut self,
+        endpoint: &str,
+        audio: &[u8],
+        format: &str,
+        language: Option<&str>,
+    ) -> Result<TranscriptionResult, (RemoteError, Option<FailureRecord>)> {
+        remote::transcribe(endpoint, audio, format, language).map_err(|f| {
+            let f = Failure::from(f);
+            (f.error, Some(f.call))
+        })
     }
 
     fn local_load(&mut self) -> Load {
