@@ -116,6 +116,20 @@ mod tests {
     }
 
     #[test]
+    fn events_are_read_one_at_a_time_and_the_end_is_told_apart() {
+        let mut events = Events::new("data: {\"a\":1}\n\ndata: [DONE]\n\n".as_bytes());
+        assert_eq!(
+            events.next_event().expect("reads"),
+            Event::Data("{\"a\":1}".into())
+        );
+        assert_eq!(events.next_event().expect("reads"), Event::Done);
+        assert_eq!(events.next_event().expect("reads"), Event::Ended);
+        let mut cut = Events::new("data: {\"a\":1}\n\n".as_bytes());
+        assert!(matches!(cut.next_event(), Ok(Event::Data(_))));
+        assert_eq!(cut.next_event().expect("reads"), Event::Ended, "no [DONE]");
+    }
+
+    #[test]
     fn a_stream_cut_short_is_reported_as_not_done() {
         let done =
             for_each_data("data: {\"a\":1}\n\ndata: {\"b\"".as_bytes(), |_| Ok(())).expect("reads");

@@ -105,3 +105,57 @@ impl reply::Host for ReplyCtx {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reply::Host as _;
+    use std::sync::Mutex;
+
+    fn chunk(text: &str) -> WitChunk {
+        WitChunk {
+            delta: text.to_owned(),
+            finish_reason: None,
+            usage: None,
+        }
+    }
+
+    #[test]
+    fn emitted_chunks_reach_the_sink_and_the_record() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = {
+            let seen = seen.clone();
+            ChunkSink::new(move |c| {
+                seen.lock().expect("lock").push(c.delta);
+                true
+            })
+        };
+        let mut ctx = ReplyCtx::new(Some(sink), Arc::new(AtomicBool::new(false)));
+        assert!(ctx.emit(chunk("Hello ")));
+        assert!(ctx.emit(chunk("edge")));
+        assert_eq!(*seen.lock().expect("lock"), ["Hello ", "edge"]);
+        assert_eq!(ctx.text, "Hello edge");
+        assert!(ctx.take_streamed());
+        assert!(!ctx.take_streamed(), "counted once per request");
+    }
+
+    #[test]
+    fn a_client_gone_refuses_further_chunks_and_tells_the_streams() {
+        let gone = Arc::new(AtomicBool::new(false));
+        let mut ctx = ReplyCtx::new(Some(ChunkSink::new(|_| false)), gone.clone());
+        assert!(!ctx.emit(chunk("lost")));
+        assert!(gone.load(Ordering::Relaxed), "the remote context sees it");
+        assert!(!ctx.emit(chunk("again")));
+    }
+
+    #[test]
+    fn emitted_text_is_capped_by_the_response_limit() {
+        let mut ctx = ReplyCtx::new(None, Arc::new(AtomicBool::new(false)));
+        ctx.set_limit(8);
+        assert!(ctx.emit(chunk("12345")));
+        assert!(!ctx.emit(chunk("6789")), "past 8 bytes");
+        assert!(ctx.limit_hit);
+        assert_eq!(ctx.text, "12345");
+        assert!(!ctx.take_streamed(), "no sink: nothing streamed");
+    }
+}
