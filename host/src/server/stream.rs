@@ -96,6 +96,10 @@ pub async fn relay(
                     "error"
                 };
                 state.metrics.stream_ended(&pipeline, how);
+                // A whole answer is offered for shadowing by its route; a streamed one here.
+                if let Ok((request, outcome)) = &finished {
+                    state.shadow(&pipeline, request, outcome);
+                }
             }
             finished
         }
