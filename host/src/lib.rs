@@ -12,11 +12,13 @@
 //!   trait; the [`local::ModelRegistry`] loads, checksums and validates every call.
 //! - [`runtime`]: the wasmtime side: one engine, a prepared instance per pipeline, a fresh
 //!   store per request with a memory cap and a deadline, and the host side of each WIT
-//!   interface the guest imports.
+//!   interface the guest imports, for both contract versions it serves (0.1.x and 0.2).
 //! - [`remote`]: serverless endpoints called for guests: the ureq client with retries,
-//!   circuit breakers, size limits and spend budget; credentials never leave it.
+//!   circuit breakers, size limits and spend budget, and streamed chats read chunk by
+//!   chunk; credentials never leave it.
 //! - [`server`]: `hybrid serve`, the HTTP front: pipelines, OpenAI-compatible routes,
-//!   Prometheus metrics, admission control and graceful shutdown.
+//!   answers streamed as the guest emits them, Prometheus metrics, admission control and
+//!   graceful shutdown.
 //! - [`deploy`]: deploying components and models to a running box, durably: the state
 //!   directory, restore at start, watch mode.
 //! - [`envelope`]: the JSON shape of a served request, shared by `run` and `serve`.

@@ -332,6 +332,7 @@ mod tests {
                 digest: "0".repeat(64),
                 role: Role::Stable,
             },
+            streamed: false,
         }
     }
 

@@ -10,6 +10,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -121,6 +122,11 @@ pub(crate) async fn serve_state(
         // Releases hung requests so graceful shutdown can complete.
         stop.send_replace(true);
     };
+    // Streamed answers are many small writes: send each at once (no Nagle delay), as
+    // providers do.
+    let listener = listener.tap_io(|tcp: &mut tokio::net::TcpStream| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, router(state)).with_graceful_shutdown(signal);
     let grace_over = async move {
         if stopping.wait_for(|stop| *stop).await.is_ok() {

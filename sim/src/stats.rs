@@ -47,6 +47,19 @@ pub struct StatsSnapshot {
     /// Chat answers of the classification stand-in (all zero without a workload).
     #[serde(default)]
     pub classified: ClassifiedCounts,
+    /// Streamed chat answers, by how they ended.
+    #[serde(default)]
+    pub streams: StreamCounts,
+}
+
+/// How streamed chat answers (`stream: true`) ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamCounts {
+    /// Every event, `[DONE]` included, was handed to the connection.
+    pub completed: u64,
+    /// The client closed the connection before the last event: the upstream saw the
+    /// cancel and stopped generating.
+    pub cancelled: u64,
 }
 
 /// How the classification stand-in answered the chat completions its route produced (a
@@ -160,6 +173,17 @@ impl Stats {
             Some(true) => s.classified.correct += 1,
             Some(false) => s.classified.wrong += 1,
             None => s.classified.unmatched += 1,
+        });
+    }
+
+    /// Counts a streamed answer's end: `cancelled` when the client went away first.
+    pub fn stream_ended(&self, cancelled: bool) {
+        self.with(|s| {
+            if cancelled {
+                s.streams.cancelled += 1;
+            } else {
+                s.streams.completed += 1;
+            }
         });
     }
 

@@ -3,7 +3,8 @@
 //! Checked: a valid request gets OpenAI's response shape with the provider's usage and a
 //! `remote:chat` routing record; invalid bodies are 400 without any call; a provider
 //! failing through every attempt is 502; an open circuit and a spent budget fail fast
-//! (502, named) without reaching the simulator.
+//! (503, named) without reaching the simulator. Streaming, fallback and the statuses over
+//! HTTP are in `streaming.rs`.
 
 use std::sync::Arc;
 
@@ -222,7 +223,7 @@ fn an_open_circuit_fails_fast_without_calling_the_provider() {
     assert_eq!(sim.stats().requests_total, 1);
 
     let err = send(&rt, HELLO, &[]).expect_err("circuit open");
-    assert_eq!(err.status(), 502, "{err}");
+    assert_eq!(err.status(), 503, "{err}");
     assert!(
         err.to_string().contains(
             "serverless endpoint \"chat\" is unavailable (circuit open after repeated failures)"
@@ -248,7 +249,7 @@ fn a_spent_budget_fails_fast_naming_the_window() {
     );
     send(&rt, HELLO, &[]).expect("the first call fits the budget");
     let err = send(&rt, HELLO, &[]).expect_err("budget spent");
-    assert_eq!(err.status(), 502, "{err}");
+    assert_eq!(err.status(), 503, "{err}");
     let message = err.to_string();
     assert!(
         message.contains("per-minute") && message.contains("budget") && message.contains("spent"),

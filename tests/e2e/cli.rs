@@ -127,7 +127,9 @@ fn check_accepts_the_voice_gate_component() {
     let path = component("voice_gate");
     let out = hybrid(&["check", path.to_str().expect("utf8")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("implements hybrid:inference/pipeline@0.1.1"));
+    assert!(
+        text(&out.stdout).contains("implements hybrid:inference/pipeline@0.2.0 (contract 0.2)")
+    );
 }
 
 fn check_rejects(name: &str, bytes: &[u8], expected: &str) {

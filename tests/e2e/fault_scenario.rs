@@ -15,7 +15,8 @@
 //!
 //! Checked, per request and in total:
 //! 1. every request is answered: 200 with a well-formed completion quoting its own prompt,
-//!    or a typed error (status, JSON `error` with `code` and `message`); never a transport
+//!    or a typed error (status: 429 for rate limits, 504 for timeouts, 502 for the rest;
+//!    JSON `error` with `code` and `message`); never a transport
 //!    error, a hang (the client gives up after 30 s) or a 2xx with a broken body;
 //! 2. no chat completion is sent upstream again once the upstream may have carried it out
 //!    (the simulator counts, per `x-request-id`, the arrivals after one whose route ran or
@@ -151,6 +152,8 @@ struct Cause {
 fn cause_of(message: &str) -> Cause {
     let case = if message.contains("rate limited by the provider") {
         "rate-limited"
+    } else if message.contains("did not answer in time") {
+        "timeout"
     } else {
         [
             "timeout",
@@ -481,6 +484,10 @@ fn ten_thousand_chat_completions_under_faults_are_each_answered_once_and_counted
             let outcome = match k.as_str() {
                 "ok" => "ok",
                 "502 upstream" => "upstream",
+                // Since WIT 0.2 the client learns what it can act on: a provider's rate
+                // limit (429) and a timeout (504) are no longer plain 502s.
+                "429 rate_limited" => "rate-limited",
+                "504 upstream_timeout" => "timeout",
                 other => other,
             };
             (outcome.to_owned(), *n)

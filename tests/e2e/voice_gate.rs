@@ -198,3 +198,34 @@ fn unsupported_formats_say_what_is_accepted() {
     assert_eq!(status, 415, "{msg}");
     assert!(msg.contains("image/png"), "{msg}");
 }
+
+/// The voice-gate build of 0.1.1, kept as bytes, answers exactly as the current (0.2)
+/// build of the same source: 0.1 components run unchanged beside 0.2 ones.
+#[test]
+fn the_0_1_build_kept_as_bytes_answers_like_the_current_one() {
+    let fixture = hybrid_tests::root().join("tests/fixtures/voice_gate-0.1.1.wasm");
+    let rt = runtime(&[
+        pipeline("voice-gate", component("voice_gate"), 30_000, 256),
+        pipeline("voice-gate-0.1", fixture, 30_000, 256),
+    ]);
+    for file in ["speech-16k.wav", "speech-44k.wav", "silence-16k.wav"] {
+        let asked = request(sample(file), "audio/wav", &[("transcribe", "off")]);
+        let now = rt.handle("voice-gate", &asked).expect("0.2 build");
+        let old = rt.handle("voice-gate-0.1", &asked).expect("0.1 build");
+        assert_eq!(json(&old)["segments"], json(&now)["segments"], "{file}");
+        let (o, n) = (&old.response.routing, &now.response.routing);
+        assert_eq!(
+            (&o.route, &o.reason, &o.model),
+            (&n.route, &n.reason, &n.model),
+            "{file}"
+        );
+        assert_eq!(old.model_runs.len(), now.model_runs.len(), "{file}");
+    }
+    let wrong = rt
+        .handle(
+            "voice-gate-0.1",
+            &request(b"not a wav".to_vec(), "audio/wav", &[]),
+        )
+        .expect_err("not a wav");
+    assert_eq!(wrong.status(), 400, "{wrong}");
+}

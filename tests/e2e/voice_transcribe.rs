@@ -225,15 +225,19 @@ fn a_failing_endpoint_still_answers_with_the_segments() {
     let key = stats.idempotency_keys.values().next().expect("one key");
     assert_eq!(key.arrived, u64::from(MAX_ATTEMPTS));
 
-    // The host knows what the failed attempts sent; the WIT error does not tell the
-    // guest, so the report says "unknown" rather than a wrong zero.
+    // The host knows what the failed attempts sent, and since WIT 0.2 tells the guest in
+    // the failure record: the report counts every attempt's bytes, not "unknown".
     assert!(outcome.remote_calls.is_empty());
     assert_eq!(outcome.remote_failures.len(), 1);
     let failed = &outcome.remote_failures[0];
     assert_eq!(failed.attempts, MAX_ATTEMPTS);
     assert!(failed.bytes_sent > u64_at(&v, &["egress_bytes", "speech_only"]));
-    assert_eq!(v["egress_bytes"]["sent"], Value::Null);
-    assert_eq!(v["egress_bytes"]["saved"], Value::Null);
+    assert_eq!(u64_at(&v, &["egress_bytes", "sent"]), failed.bytes_sent);
+    let all = u64_at(&v, &["egress_bytes", "all_audio"]);
+    assert_eq!(
+        u64_at(&v, &["egress_bytes", "saved"]),
+        all.saturating_sub(failed.bytes_sent)
+    );
 }
 
 #[test]

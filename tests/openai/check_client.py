@@ -12,12 +12,14 @@ counters, histograms and gauges all have samples) through `promtool check metric
 """
 
 import base64
+import json
 import math
 import os
 import shutil
 import struct
 import subprocess
 import sys
+import time
 import traceback
 import urllib.request
 
@@ -54,6 +56,16 @@ def check(fn):
     results["passed"] += 1
     print(f"ok - {name}", flush=True)
     return fn
+
+
+def set_scenario(scenario):
+    """Replaces the simulator's fault scenario (`{}` restores healthy answers)."""
+    request = urllib.request.Request(
+        f"{SIM_URL.removesuffix('/v1')}/sim/scenario",
+        data=json.dumps(scenario).encode(),
+        headers={"content-type": "application/json", "authorization": f"Bearer {os.environ['HYBRID_SIM_KEY']}"},
+    )
+    urllib.request.urlopen(request, timeout=10).close()
 
 
 def expect(condition, message):
@@ -166,6 +178,67 @@ def check_chat_stream_without_usage_has_no_usage_chunk():
     expect(all(c.usage is None for c in chunks), "a usage chunk without stream_options.include_usage")
     content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     expect(content.startswith("sim reply to:"), f"content {content!r}")
+
+
+@check
+def check_chat_stream_arrives_chunk_by_chunk():
+    # The simulator spaces its deltas 150 ms apart: a client that sees them spread out
+    # over time got each one as it was produced, not the whole answer at the end.
+    set_scenario({"token_delay_ms": 150})
+    try:
+        stream = client.chat.completions.create(model=CHAT_MODEL, messages=MESSAGES, stream=True)
+        arrivals = []
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                arrivals.append((time.monotonic(), chunk.choices[0].delta.content))
+    finally:
+        set_scenario({})
+    text = "".join(piece for _, piece in arrivals)
+    expect(text == "sim reply to: What does an edge box do?", f"streamed {text!r}")
+    expect(len(arrivals) >= 6, f"only {len(arrivals)} content chunks")
+    spread = arrivals[-1][0] - arrivals[0][0]
+    # Seven gaps of 150 ms upstream; half of that is a generous margin.
+    expect(spread >= 0.5, f"the chunks arrived within {spread:.3f} s of each other")
+
+
+@check
+def check_rate_limit_is_429_with_retry_after():
+    set_scenario({"sequence": ["429", "429", "429"], "rate_limit": {"burst_every": 1000000, "retry_after_s": 120}})
+    try:
+        for stream in (False, True):
+            try:
+                r = client.chat.completions.create(model=CHAT_MODEL, messages=MESSAGES, stream=stream)
+                if stream:
+                    list(r)
+            except openai.RateLimitError as e:
+                expect(e.status_code == 429, f"status {e.status_code}")
+                expect(e.response.headers.get("retry-after") == "120", f"Retry-After {e.response.headers.get('retry-after')!r}")
+                expect(e.code == "rate_limited", f"code {e.code!r}")
+            else:
+                raise AssertionError(f"no RateLimitError (stream={stream})")
+            set_scenario({"sequence": ["429", "429", "429"], "rate_limit": {"burst_every": 1000000, "retry_after_s": 120}})
+    finally:
+        set_scenario({})
+
+
+@check
+def check_error_after_the_first_chunk_raises_in_the_stream():
+    # The simulator sends half the stream, then cuts the connection: the SDK must get the
+    # text so far, then an error it raises, not a silently short answer.
+    set_scenario({"sequence": ["drop"]})
+    pieces = []
+    try:
+        stream = client.chat.completions.create(model=CHAT_MODEL, messages=MESSAGES, stream=True)
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                pieces.append(chunk.choices[0].delta.content)
+    except openai.APIError as e:
+        expect(pieces, "the error came before any text")
+        expect("upstream" in str(e.message) or "endpoint" in str(e.message), f"message {e.message!r}")
+    else:
+        raise AssertionError(f"the cut stream ended without an error after {pieces!r}")
+    finally:
+        set_scenario({})
 
 
 @check

@@ -1,17 +1,31 @@
 //! The serverless call, and what each of its failures means to the client.
 //!
-//! The request's parameters go to `remote.chat` as they are; its `model` goes along as
-//! the model override only with `pass_model`, since the OpenAI-facing name is normally
-//! the operator's alias and the endpoint's configured model id is what the provider
-//! knows. Failures map onto the pipeline's error cases so the client gets the right HTTP
-//! status: a provider's rejection is the client's request (400) unless it refused the
-//! host's credentials (401/403, the operator's problem: 500, as is an endpoint missing
-//! from the config); everything else is the upstream failing (502).
+//! The request's parameters go to `remote.chat` (or `remote.stream-chat`) as they are;
+//! its `model` goes along as the model override only with `pass_model`, since the
+//! OpenAI-facing name is normally the operator's alias and the endpoint's configured model
+//! id is what the provider knows. Failures map onto the pipeline's error cases so the
+//! client gets a status it can act on: a provider's rate limit is 429 and an open circuit
+//! or spent budget 503, both with the wait as `Retry-After`; a timeout 504; a provider's
+//! rejection is the client's request (400) unless it refused the host's credentials
+//! (401/403, the operator's problem: 500, as is an endpoint missing from the config);
+//! everything else is a bad upstream (502). [`falls_back`] says which failures another
+//! endpoint may not share.
 
 use hybrid_guest::remote::{ChatParams, ChatResult, RemoteError};
+use hybrid_guest::stream::Failure;
 use hybrid_guest::{Error, Host};
 
 use crate::request::ChatRequest;
+
+fn params(request: &ChatRequest, pass_model: bool) -> ChatParams {
+    ChatParams {
+        max_tokens: request.max_tokens,
+        temperature: request.temperature,
+        top_p: request.top_p,
+        stop: request.stop.clone(),
+        model: pass_model.then(|| request.model.clone()),
+    }
+}
 
 /// Calls `endpoint` with `request`, sending its `model` as the override if `pass_model`.
 pub fn chat(
@@ -20,24 +34,51 @@ pub fn chat(
     request: &ChatRequest,
     pass_model: bool,
 ) -> Result<ChatResult, RemoteError> {
-    let params = ChatParams {
-        max_tokens: request.max_tokens,
-        temperature: request.temperature,
-        top_p: request.top_p,
-        stop: request.stop.clone(),
-        model: pass_model.then(|| request.model.clone()),
-    };
-    host.chat(endpoint, &request.messages, &params)
+    host.chat(endpoint, &request.messages, &params(request, pass_model))
 }
 
-/// The pipeline error for a failed call to `endpoint`.
-pub fn to_error(endpoint: &str, error: RemoteError) -> Error {
+/// Opens a stream on `endpoint` (returns once the first chunk has arrived).
+pub fn stream<H: Host>(
+    host: &mut H,
+    endpoint: &str,
+    request: &ChatRequest,
+    pass_model: bool,
+) -> Result<H::Stream, Failure> {
+    host.stream_chat(endpoint, &request.messages, &params(request, pass_model))
+}
+
+/// Whether another endpoint may succeed where `endpoint` failed this way: it timed out,
+/// rate-limited us, is unavailable (circuit open, kept failing) or answered garbage. A
+/// rejection, a size limit, a spent budget or a missing endpoint would fail again.
+pub fn falls_back(error: &RemoteError) -> bool {
+    matches!(
+        error,
+        RemoteError::Timeout(_)
+            | RemoteError::RateLimited(_)
+            | RemoteError::Unavailable(_)
+            | RemoteError::BadResponse(_)
+    )
+}
+
+/// The pipeline error for a failed call to `endpoint`; `retry_after_ms` is the failure
+/// record's hint (open circuit, spent budget, provider's `Retry-After`), if known.
+pub fn to_error(endpoint: &str, error: RemoteError, retry_after_ms: Option<u32>) -> Error {
     match error {
-        RemoteError::RateLimited(Some(ms)) => {
-            Error::upstream(format!("rate limited by the provider; retry after {ms} ms"))
-        }
-        RemoteError::RateLimited(None) => {
-            Error::upstream("rate limited by the provider; retry later")
+        RemoteError::RateLimited(ms) => {
+            let retry_after_ms = ms.or(retry_after_ms);
+            Error::RateLimited {
+                message: match retry_after_ms {
+                    Some(ms) => format!(
+                        "serverless endpoint {endpoint:?} is rate limited by the provider; \
+                         retry after {ms} ms"
+                    ),
+                    None => format!(
+                        "serverless endpoint {endpoint:?} is rate limited by the provider; \
+                         retry later"
+                    ),
+                },
+                retry_after_ms,
+            }
         }
         RemoteError::Rejected {
             status: status @ (401 | 403),
@@ -52,6 +93,19 @@ pub fn to_error(endpoint: &str, error: RemoteError) -> Error {
         RemoteError::NotFound(message) => Error::internal(format!(
             "serverless endpoint {endpoint:?} is misconfigured on this host: {message}"
         )),
+        RemoteError::Timeout(message) => Error::Timeout(format!(
+            "serverless endpoint {endpoint:?} did not answer in time ({message})"
+        )),
+        RemoteError::BudgetExceeded(message) => Error::Unavailable {
+            message: format!("the serverless spend budget is spent: {message}"),
+            retry_after_ms,
+        },
+        // The host says when an open circuit lets a probe through; a provider that kept
+        // failing through every retry is a bad upstream.
+        error @ RemoteError::Unavailable(_) if retry_after_ms.is_some() => Error::Unavailable {
+            message: format!("serverless endpoint {endpoint:?} is unavailable ({error})"),
+            retry_after_ms,
+        },
         other => Error::upstream(format!("serverless endpoint {endpoint:?} failed ({other})")),
     }
 }
@@ -73,6 +127,7 @@ mod tests {
             temperature: Some(0.2),
             top_p: None,
             stop: vec!["\n".into()],
+            stream: false,
         }
     }
 
@@ -105,11 +160,13 @@ mod tests {
         let cases = [
             (
                 RemoteError::RateLimited(Some(1500)),
-                "upstream: rate limited by the provider; retry after 1500 ms",
+                "rate-limited: serverless endpoint \"chat\" is rate limited by the provider; \
+                 retry after 1500 ms",
             ),
             (
                 RemoteError::RateLimited(None),
-                "upstream: rate limited by the provider; retry later",
+                "rate-limited: serverless endpoint \"chat\" is rate limited by the provider; \
+                 retry later",
             ),
             (
                 RemoteError::Rejected {
@@ -133,7 +190,8 @@ mod tests {
             ),
             (
                 RemoteError::Timeout("no answer within 2000 ms".into()),
-                "upstream: serverless endpoint \"chat\" failed (timeout: no answer within 2000 ms)",
+                "timeout: serverless endpoint \"chat\" did not answer in time (no answer within \
+                 2000 ms)",
             ),
             (
                 RemoteError::Unavailable("answered 503 after 3 attempts".into()),
@@ -146,8 +204,7 @@ mod tests {
             ),
             (
                 RemoteError::BudgetExceeded("the per-day budget is spent".into()),
-                "upstream: serverless endpoint \"chat\" failed (budget-exceeded: the per-day \
-                 budget is spent)",
+                "unavailable: the serverless spend budget is spent: the per-day budget is spent",
             ),
             (
                 RemoteError::BadResponse("no choices".into()),
@@ -155,7 +212,28 @@ mod tests {
             ),
         ];
         for (error, expected) in cases {
-            assert_eq!(to_error("chat", error).to_string(), expected);
+            assert_eq!(to_error("chat", error, None).to_string(), expected);
         }
+        let open = to_error(
+            "chat",
+            RemoteError::Unavailable("circuit open".into()),
+            Some(2500),
+        );
+        assert_eq!(
+            open,
+            Error::Unavailable {
+                message: "serverless endpoint \"chat\" is unavailable (unavailable: circuit open)"
+                    .into(),
+                retry_after_ms: Some(2500)
+            }
+        );
+        let limited = to_error("chat", RemoteError::RateLimited(None), Some(700));
+        assert!(matches!(
+            limited,
+            Error::RateLimited {
+                retry_after_ms: Some(700),
+                ..
+            }
+        ));
     }
 }

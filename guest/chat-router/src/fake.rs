@@ -6,7 +6,7 @@
 use hybrid_guest::remote::{CallRecord, ChatResult, Usage};
 use hybrid_guest::signals::EndpointHealth;
 
-pub use hybrid_guest::fake::{ChatCall, FakeHost, fail};
+pub use hybrid_guest::fake::{ChatCall, FakeHost, fail, stream};
 
 /// The scenario's host.
 pub fn host() -> FakeHost {

@@ -6,18 +6,25 @@
 //!
 //! 1. Parse and validate the request; what the remote interface cannot carry (`n` > 1,
 //!    tools, images) is `unsupported`, anything malformed is a `bad-request` naming the
-//!    field. `stream` is the host's business and ignored here.
-//! 2. The endpoint is metadata `endpoint`, default `chat`.
-//! 3. Read the signals: an open circuit fails fast (`upstream`, no call), as does a spent
-//!    budget window (named in the message). An endpoint the signals do not know is called
-//!    anyway, so the host's `not-found` explains the configuration problem.
-//! 4. Call `remote.chat`; the request's `model` is sent as the override only with
-//!    metadata `pass_model=true` (the OpenAI-facing name is normally the operator's alias
-//!    for the endpoint's configured model). Failures map to the status the client should
-//!    see: provider rejections 400 (401/403, the host's credentials, 500), a missing
-//!    endpoint 500, rate limits and other failures 502.
+//!    field.
+//! 2. The endpoints are metadata `endpoint` (default `chat`), then the operator's setting
+//!    `fallback` (a comma-separated list), tried in order.
+//! 3. Read the signals: an open circuit skips the endpoint (`unavailable`, 503, when it
+//!    was the last), a spent budget window refuses (503, named in the message). An
+//!    endpoint the signals do not know is called anyway, so the host's `not-found`
+//!    explains the configuration problem.
+//! 4. Call `remote.chat`, or with `stream: true` `remote.stream-chat` and emit each chunk
+//!    as it arrives (WIT 0.2 `reply.emit`); the request's `model` is sent as the override
+//!    only with metadata `pass_model=true` (the OpenAI-facing name is normally the
+//!    operator's alias for the endpoint's configured model). A timeout, rate limit,
+//!    unavailable endpoint or garbled answer moves on to the next endpoint; for a stream,
+//!    only before its first chunk. Failures map to the status the client should see:
+//!    rate limits 429 and open circuits or spent budgets 503 (with `Retry-After`),
+//!    timeouts 504, provider rejections 400 (401/403, the host's credentials, 500), a
+//!    missing endpoint 500, other failures 502.
 //! 5. Answer in OpenAI's `chat.completion` shape with the call's usage and a `hybrid`
-//!    block (route, provider model, cost, attempts, latency); the routing record says
+//!    block (route, provider model, cost, attempts, latency), or, streamed, with the
+//!    emitted chunks (the host formats the events); the routing record says
 //!    `remote:<endpoint>` and the endpoint's health.
 //!
 //! Metadata `max_cost_usd` is not enforced: the signals carry spend but no prices, so the
@@ -45,15 +52,15 @@ pub mod request;
 pub mod response;
 pub mod router;
 
-use hybrid_guest::{Error, Host, Pipeline, Request, Response};
+use hybrid_guest::{Answer, Error, Host, Request, StreamingPipeline};
 
 /// The exported pipeline: [`router::handle`].
 pub struct ChatRouter;
 
-impl Pipeline for ChatRouter {
-    fn handle(request: Request, host: &mut impl Host) -> Result<Response, Error> {
+impl StreamingPipeline for ChatRouter {
+    fn handle<H: Host>(request: Request, host: &mut H) -> Result<Answer, Error> {
         router::handle(host, &request)
     }
 }
 
-hybrid_guest::export_pipeline!(ChatRouter);
+hybrid_guest::export_pipeline!(streaming ChatRouter);

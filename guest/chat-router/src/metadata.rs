@@ -1,11 +1,14 @@
 //! The routing options a client sets through `x-hybrid-*` headers, which the host hands
 //! over as request metadata without the prefix: `endpoint` (which serverless chat
 //! endpoint, default [`DEFAULT_ENDPOINT`]) and `pass_model` (`true` sends the request's
-//! `model` to the provider instead of the endpoint's configured model id). A key given
+//! `model` to the provider instead of the endpoint's configured model id). The operator's
+//! setting `fallback` (`settings = { fallback = "chat-b, chat-c" }` on the pipeline in the
+//! host config) lists the endpoints tried, in order, when the first fails in a way another
+//! may not (see `call::falls_back`); for a stream, only before its first chunk. A key given
 //! twice takes its last value; other keys are ignored.
 
 use hybrid_guest::Error;
-use hybrid_guest::metadata::Metadata;
+use hybrid_guest::metadata::{Metadata, setting};
 
 /// The endpoint used unless metadata `endpoint` names another.
 pub const DEFAULT_ENDPOINT: &str = "chat";
@@ -17,6 +20,21 @@ pub struct Options {
     pub endpoint: String,
     /// Whether the request's `model` overrides the endpoint's configured model id.
     pub pass_model: bool,
+    /// Endpoints to fall back to, in order (the operator's setting `fallback`).
+    pub fallback: Vec<String>,
+}
+
+impl Options {
+    /// Every endpoint to try, in order: `endpoint`, then the fallbacks (each once).
+    pub fn endpoints(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = vec![self.endpoint.as_str()];
+        for e in &self.fallback {
+            if !all.contains(&e.as_str()) {
+                all.push(e);
+            }
+        }
+        all
+    }
 }
 
 /// Reads the options from `metadata`.
@@ -42,9 +60,18 @@ pub fn parse(metadata: &[(String, String)]) -> Result<Options, Error> {
             )));
         }
     };
+    let fallback = metadata
+        .get(&setting("fallback"))
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned)
+        .collect();
     Ok(Options {
         endpoint,
         pass_model,
+        fallback,
     })
 }
 
@@ -65,7 +92,8 @@ mod tests {
             parse(&meta(&[("prefer", "remote")])),
             Ok(Options {
                 endpoint: "chat".into(),
-                pass_model: false
+                pass_model: false,
+                fallback: Vec::new(),
             })
         );
     }
@@ -85,6 +113,16 @@ mod tests {
                 .expect("valid")
                 .pass_model
         );
+    }
+
+    #[test]
+    fn the_operators_fallback_list_follows_the_endpoint() {
+        let options = parse(&meta(&[
+            ("endpoint", "a"),
+            ("setting.fallback", " b, ,a, c "),
+        ]))
+        .expect("valid");
+        assert_eq!(options.endpoints(), ["a", "b", "c"]);
     }
 
     #[test]

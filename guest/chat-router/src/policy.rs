@@ -2,8 +2,9 @@
 //!
 //! This box has no local generative model, so every valid request goes to a serverless
 //! endpoint; what the policy decides is whether calling it now makes sense. Steps: read
-//! the endpoint's health and refuse fast (`upstream`, without a call) while its circuit
-//! is open; read the spend and refuse while any budget window is spent. A half-open
+//! the endpoint's health and refuse fast (`unavailable`, HTTP 503, without a call) while
+//! its circuit is open; read the spend and refuse (`unavailable`) while any budget window
+//! is spent. The signals carry no wait, so the host's default `Retry-After` goes out. A half-open
 //! circuit lets the call through (it is the probe the breaker waits for), and an endpoint
 //! the signals do not know is called anyway, so the host's `not-found` names the problem.
 //! The reason recorded says which endpoint and in what health.
@@ -32,23 +33,29 @@ pub fn decide(host: &mut impl Host, endpoint: &str) -> Result<String, (Refusal, 
     {
         return Err((
             Refusal::CircuitOpen,
-            Error::upstream(format!(
-                "serverless endpoint {endpoint:?} is unavailable (circuit open after repeated \
-                 failures); try again later"
-            )),
+            Error::Unavailable {
+                message: format!(
+                    "serverless endpoint {endpoint:?} is unavailable (circuit open after \
+                     repeated failures); try again later"
+                ),
+                retry_after_ms: None,
+            },
         ));
     }
     if let Some(w) = host.spend().into_iter().find(|w| w.is_spent()) {
         let usd = |micro: u64| micro as f64 / 1e6;
         return Err((
             Refusal::BudgetSpent(w.window.clone()),
-            Error::upstream(format!(
-                "the per-{} serverless spend budget of ${:.6} is spent (${:.6} so far); try \
-                 again when the window rolls over",
-                w.window,
-                usd(w.budget_micro_usd.unwrap_or(0)),
-                usd(w.spent_micro_usd)
-            )),
+            Error::Unavailable {
+                message: format!(
+                    "the per-{} serverless spend budget of ${:.6} is spent (${:.6} so far); \
+                     try again when the window rolls over",
+                    w.window,
+                    usd(w.budget_micro_usd.unwrap_or(0)),
+                    usd(w.spent_micro_usd)
+                ),
+                retry_after_ms: None,
+            },
         ));
     }
     Ok(format!(
@@ -115,11 +122,12 @@ mod tests {
         assert_eq!(refusal, Refusal::CircuitOpen);
         assert_eq!(
             error,
-            Error::Upstream(
-                "serverless endpoint \"chat\" is unavailable (circuit open after repeated \
-                 failures); try again later"
-                    .into()
-            )
+            Error::Unavailable {
+                message: "serverless endpoint \"chat\" is unavailable (circuit open after \
+                          repeated failures); try again later"
+                    .into(),
+                retry_after_ms: None,
+            }
         );
     }
 
@@ -135,8 +143,8 @@ mod tests {
         assert_eq!(refusal, Refusal::BudgetSpent("hour".into()));
         assert_eq!(
             error.to_string(),
-            "upstream: the per-hour serverless spend budget of $0.050000 is spent ($0.050000 \
-             so far); try again when the window rolls over"
+            "unavailable: the per-hour serverless spend budget of $0.050000 is spent \
+             ($0.050000 so far); try again when the window rolls over"
         );
     }
 }

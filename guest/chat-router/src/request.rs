@@ -2,8 +2,8 @@
 //!
 //! Accepted body (`application/json`, or no content type): `{"model": string,
 //! "messages": [{"role", "content"}], "max_tokens"?, "max_completion_tokens"?,
-//! "temperature"?, "top_p"?, "stop"?, "n"?}`; other fields are ignored, `stream`
-//! included (the host streams). A message's `content` is a string or an array of text
+//! "temperature"?, "top_p"?, "stop"?, "n"?, "stream"?}`; other fields are ignored
+//! (`stream_options` included: the host formats the stream). A message's `content` is a string or an array of text
 //! parts (`{"type": "text", "text": ...}`), joined with newlines. Role `developer` (OpenAI's
 //! newer name for `system`) is sent as `system`. What the remote interface cannot carry
 //! is refused rather than silently dropped: `n` > 1, `tools`/`functions`, and non-text
@@ -36,6 +36,8 @@ pub struct ChatRequest {
     pub top_p: Option<f32>,
     /// Stop sequences, at most [`MAX_STOP`].
     pub stop: Vec<String>,
+    /// `stream: true`: answer chunk by chunk as the provider generates.
+    pub stream: bool,
 }
 
 impl ChatRequest {
@@ -97,6 +99,15 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<ChatRequest, Error> {
         temperature: number_in(&fields, "temperature", 2.0)?,
         top_p: number_in(&fields, "top_p", 1.0)?,
         stop: stop(fields.get("stop"))?,
+        stream: match fields.get("stream") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(Error::bad_request(
+                    "invalid type for 'stream': expected a boolean",
+                ));
+            }
+        },
     })
 }
 

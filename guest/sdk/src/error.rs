@@ -8,6 +8,8 @@ use std::fmt;
 
 use crate::bindings::hybrid::inference::messages;
 
+pub use messages::RetryLater;
+
 /// Why a pipeline could not answer; each case carries a message naming the problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
@@ -19,6 +21,24 @@ pub enum Error {
     Upstream(String),
     /// A bug or an unexpected state inside the pipeline (HTTP 500).
     Internal(String),
+    /// A serverless provider rate-limited a call this request needed (HTTP 429 with
+    /// `Retry-After`).
+    RateLimited {
+        /// What happened, naming the endpoint.
+        message: String,
+        /// When retrying may help, in milliseconds, if known.
+        retry_after_ms: Option<u32>,
+    },
+    /// A serverless endpoint this request needs is unavailable for now: circuit open,
+    /// budget spent (HTTP 503 with `Retry-After`).
+    Unavailable {
+        /// What happened, naming the endpoint.
+        message: String,
+        /// When retrying may help, in milliseconds, if known.
+        retry_after_ms: Option<u32>,
+    },
+    /// A serverless endpoint did not answer in time (HTTP 504).
+    Timeout(String),
 }
 
 impl Error {
@@ -49,13 +69,22 @@ impl Error {
             Self::Unsupported(_) => "unsupported",
             Self::Upstream(_) => "upstream",
             Self::Internal(_) => "internal",
+            Self::RateLimited { .. } => "rate-limited",
+            Self::Unavailable { .. } => "unavailable",
+            Self::Timeout(_) => "timeout",
         }
     }
 
     /// The message without the case name.
     pub fn message(&self) -> &str {
         match self {
-            Self::BadRequest(m) | Self::Unsupported(m) | Self::Upstream(m) | Self::Internal(m) => m,
+            Self::BadRequest(m)
+            | Self::Unsupported(m)
+            | Self::Upstream(m)
+            | Self::Internal(m)
+            | Self::Timeout(m)
+            | Self::RateLimited { message: m, .. }
+            | Self::Unavailable { message: m, .. } => m,
         }
     }
 }
@@ -76,6 +105,21 @@ impl From<Error> for messages::Error {
             Error::Unsupported(m) => Self::Unsupported(m),
             Error::Upstream(m) => Self::Upstream(m),
             Error::Internal(m) => Self::Internal(m),
+            Error::RateLimited {
+                message,
+                retry_after_ms,
+            } => Self::RateLimited(RetryLater {
+                message,
+                retry_after_ms,
+            }),
+            Error::Unavailable {
+                message,
+                retry_after_ms,
+            } => Self::Unavailable(RetryLater {
+                message,
+                retry_after_ms,
+            }),
+            Error::Timeout(m) => Self::Timeout(m),
         }
     }
 }
@@ -87,6 +131,15 @@ impl From<messages::Error> for Error {
             messages::Error::Unsupported(m) => Self::Unsupported(m),
             messages::Error::Upstream(m) => Self::Upstream(m),
             messages::Error::Internal(m) => Self::Internal(m),
+            messages::Error::RateLimited(r) => Self::RateLimited {
+                message: r.message,
+                retry_after_ms: r.retry_after_ms,
+            },
+            messages::Error::Unavailable(r) => Self::Unavailable {
+                message: r.message,
+                retry_after_ms: r.retry_after_ms,
+            },
+            messages::Error::Timeout(m) => Self::Timeout(m),
         }
     }
 }
@@ -113,6 +166,15 @@ mod tests {
             Error::unsupported("b"),
             Error::upstream("c"),
             Error::internal("d"),
+            Error::RateLimited {
+                message: "e".into(),
+                retry_after_ms: Some(1500),
+            },
+            Error::Unavailable {
+                message: "f".into(),
+                retry_after_ms: None,
+            },
+            Error::Timeout("g".into()),
         ] {
             let wit = messages::Error::from(error.clone());
             assert_eq!(Error::from(wit), error);

@@ -6,11 +6,14 @@
 //!   advanced by `tick_ns` on each reading; `time_left_ns`).
 //! - Scripts, functions of the call, for what is computed: `on_run_model` (the models;
 //!   only called for a model listed in `models`, as the host refuses others with
-//!   `unknown-model`), `on_chat`, `on_embed`, `on_transcribe`, `on_raw`. Unscripted, every
-//!   endpoint is missing (`not-found`), as on a box without serverless; [`always`],
-//!   [`fail`] and [`reply`] build the common scripts.
-//! - Records: `runs`, `chats`, `embeds`, `transcriptions`, `raws` (each call's
-//!   arguments, in order, failed calls included) and `logs` with `log_levels`.
+//!   `unknown-model`), `on_chat`, `on_embed`, `on_transcribe`, `on_raw`,
+//!   `on_stream_chat` (a [`FakeStream`]). Unscripted, every endpoint is missing
+//!   (`not-found`), as on a box without serverless; [`always`], [`fail`], [`reply`] and
+//!   [`stream`] build the common scripts. `client_listens_for` says how many emitted
+//!   chunks the client takes before it goes away.
+//! - Records: `runs`, `chats`, `embeds`, `transcriptions`, `raws`, `stream_chats` (each
+//!   call's arguments, in order, failed calls included), `emitted` chunks, and `logs`
+//!   with `log_levels`.
 //!
 //! ```
 //! use hybrid_guest::Host;
@@ -38,7 +41,59 @@ use crate::remote::{
     TranscriptionResult,
 };
 use crate::signals::{EndpointHealth, EndpointPrice, Load, WindowSpend};
+use crate::stream::{ChatChunk, ChatChunks, Failure};
 use crate::tensor::NamedTensor;
+
+/// A scripted chat stream: its chunks (or a failure in their place), then the end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeStream {
+    /// What `next_chunk` returns, in order; `Ok(None)` once empty.
+    pub chunks: std::collections::VecDeque<Result<ChatChunk, Failure>>,
+    /// The call's record.
+    pub call: CallRecord,
+}
+
+impl ChatChunks for FakeStream {
+    fn next_chunk(&mut self) -> Result<Option<ChatChunk>, Failure> {
+        self.chunks.pop_front().transpose()
+    }
+
+    fn call(&self) -> CallRecord {
+        self.call.clone()
+    }
+}
+
+/// A script streaming `deltas` as chunks (the last with finish reason `stop`), then a
+/// chunk with the record's usage.
+pub fn stream(deltas: &[&str], call: CallRecord) -> Script<ChatCall, Result<FakeStream, Failure>> {
+    let deltas: Vec<String> = deltas.iter().map(|d| (*d).to_owned()).collect();
+    Box::new(move |asked| {
+        let last = deltas.len().saturating_sub(1);
+        let mut chunks: std::collections::VecDeque<_> = deltas
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                Ok(ChatChunk {
+                    delta: d.clone(),
+                    finish_reason: (i == last).then(|| "stop".to_owned()),
+                    usage: None,
+                })
+            })
+            .collect();
+        chunks.push_back(Ok(ChatChunk {
+            delta: String::new(),
+            finish_reason: None,
+            usage: Some(call.usage),
+        }));
+        Ok(FakeStream {
+            chunks,
+            call: CallRecord {
+                endpoint: asked.endpoint.clone(),
+                ..call.clone()
+            },
+        })
+    })
+}
 
 /// How the fake answers one kind of call: a function of the call's arguments.
 pub type Script<C, R> = Box<dyn FnMut(&C) -> R>;
@@ -117,6 +172,17 @@ pub struct FakeHost {
     pub on_transcribe: Script<TranscribeCall, Result<TranscriptionResult, RemoteError>>,
     /// Answers `remote.raw`. Unscripted: `not-found`.
     pub on_raw: Script<RawCall, Result<RawResult, RemoteError>>,
+    /// Answers `stream-chat` (unscripted: no such endpoint).
+    pub on_stream_chat: Script<ChatCall, Result<FakeStream, Failure>>,
+    /// `emit` returns `true` for this many chunks, then `false` (the client went away).
+    pub client_listens_for: usize,
+    /// Every `stream-chat` call, failed ones included.
+    pub stream_chats: Vec<ChatCall>,
+    /// Every emitted chunk, in order (those after the client went away included).
+    pub emitted: Vec<ChatChunk>,
+    /// The record a failed transcription reports through `transcribe_recorded` (`None`:
+    /// none, as from a host that cannot say).
+    pub transcribe_failure_record: Option<crate::stream::FailureRecord>,
     /// What `signals.local-load` returns; by default an idle box of 4 slots serving this
     /// request.
     pub load: Load,
@@ -166,6 +232,13 @@ impl FakeHost {
             on_embed: Box::new(|call| Err(missing(&call.endpoint))),
             on_transcribe: Box::new(|call| Err(missing(&call.endpoint))),
             on_raw: Box::new(|call| Err(missing(&call.endpoint))),
+            on_stream_chat: Box::new(|call| {
+                Err(Failure::new(&call.endpoint, missing(&call.endpoint)))
+            }),
+            client_listens_for: usize::MAX,
+            stream_chats: Vec::new(),
+            emitted: Vec::new(),
+            transcribe_failure_record: None,
             load: Load {
                 in_flight: 1,
                 queue_depth: 0,
@@ -310,6 +383,8 @@ fn missing(endpoint: &str) -> RemoteError {
 }
 
 impl Host for FakeHost {
+    type Stream = FakeStream;
+
     fn list_models(&mut self) -> Vec<ModelInfo> {
         self.models.clone()
     }
@@ -351,6 +426,38 @@ impl Host for FakeHost {
         };
         self.chats.push(call.clone());
         (self.on_chat)(&call)
+    }
+
+    fn stream_chat(
+        &mut self,
+        endpoint: &str,
+        messages: &[Message],
+        params: &ChatParams,
+    ) -> Result<FakeStream, Failure> {
+        let call = ChatCall {
+            endpoint: endpoint.to_owned(),
+            messages: messages.to_vec(),
+            params: params.clone(),
+        };
+        self.stream_chats.push(call.clone());
+        (self.on_stream_chat)(&call)
+    }
+
+    fn transcribe_recorded(
+        &mut self,
+        endpoint: &str,
+        audio: &[u8],
+        format: &str,
+        language: Option<&str>,
+    ) -> Result<TranscriptionResult, (RemoteError, Option<crate::stream::FailureRecord>)> {
+        let record = self.transcribe_failure_record.clone();
+        self.transcribe(endpoint, audio, format, language)
+            .map_err(|e| (e, record))
+    }
+
+    fn emit(&mut self, chunk: &ChatChunk) -> bool {
+        self.emitted.push(chunk.clone());
+        self.emitted.len() <= self.client_listens_for
     }
 
     fn embed(

@@ -1,24 +1,32 @@
 //! Everything a pipeline can ask of the host, as one trait over plain Rust values:
 //! [`Host`] mirrors every import of the WIT world `pipeline` (`local`, `remote`,
-//! `signals`, `log`, `clock`). [`WasmHost`] implements it over the component's imports;
+//! `signals`, `log`, `clock`, `reply`).
+//!
+//! The calls of 0.1 (`chat`, `embed`, `transcribe`, `raw`) return a [`RemoteError`];
+//! since 0.2 the host also sends each failure's record, which [`Host::stream_chat`]
+//! returns whole ([`Failure`]). [`WasmHost`] implements it over the component's imports;
 //! unit tests implement it with `crate::fake::FakeHost` (feature `fake`), so a pipeline's
 //! whole flow runs natively.
 //!
 //! A component imports only the functions its code calls: an import no code path reaches
 //! is dropped when the component is built, so depending on the whole trait costs nothing.
 
-use crate::bindings::hybrid::inference::{clock, local, log, remote, signals};
+use crate::bindings::hybrid::inference::{clock, local, log, remote, reply, signals};
 use crate::local::{LocalError, ModelInfo};
 use crate::remote::{
     ChatParams, ChatResult, EmbeddingsResult, Message, RawResult, RemoteError, TranscriptionResult,
 };
 use crate::signals::{EndpointHealth, EndpointPrice, Load, WindowSpend};
+use crate::stream::{ChatChunk, ChatChunks, Failure, FailureRecord, WasmChatStream};
 use crate::tensor::NamedTensor;
 
 pub use log::Level;
 
 /// The host functions a pipeline calls, one per WIT import.
 pub trait Host {
+    /// This host's open chat streams ([`Self::stream_chat`]).
+    type Stream: ChatChunks;
+
     /// Every model loaded on this host, in configuration order (WIT `local.list-models`).
     fn list_models(&mut self) -> Vec<ModelInfo>;
 
@@ -42,6 +50,20 @@ pub trait Host {
         params: &ChatParams,
     ) -> Result<ChatResult, RemoteError>;
 
+    /// Starts a streamed chat completion on `endpoint`, of kind `chat`, returning once its
+    /// first chunk has arrived (WIT `remote.stream-chat`): a failure before any text is an
+    /// error here, so the caller can try another endpoint.
+    fn stream_chat(
+        &mut self,
+        endpoint: &str,
+        messages: &[Message],
+        params: &ChatParams,
+    ) -> Result<Self::Stream, Failure>;
+
+    /// Sends `chunk` to the client now (WIT `reply.emit`); `false` once the client has gone
+    /// away. Answer [`crate::Answer::Emitted`] after emitting.
+    fn emit(&mut self, chunk: &ChatChunk) -> bool;
+
     /// One vector per input, in input order, from `endpoint`, of kind `embeddings` (WIT
     /// `remote.embed`).
     fn embed(&mut self, endpoint: &str, inputs: &[String])
@@ -56,6 +78,20 @@ pub trait Host {
         format: &str,
         language: Option<&str>,
     ) -> Result<TranscriptionResult, RemoteError>;
+
+    /// [`Self::transcribe`], with a failure's record when the host reports one (a 0.2 host
+    /// does: bytes sent and received, attempts, latency, when to retry); `None` where it
+    /// cannot be known (the default, e.g. a fake host with no record scripted).
+    fn transcribe_recorded(
+        &mut self,
+        endpoint: &str,
+        audio: &[u8],
+        format: &str,
+        language: Option<&str>,
+    ) -> Result<TranscriptionResult, (RemoteError, Option<FailureRecord>)> {
+        self.transcribe(endpoint, audio, format, language)
+            .map_err(|e| (e, None))
+    }
 
     /// POSTs the JSON `body` to `endpoint`, of kind `raw`, and returns its JSON answer
     /// (WIT `remote.raw`).
@@ -97,6 +133,8 @@ pub trait Host {
 pub struct WasmHost;
 
 impl Host for WasmHost {
+    type Stream = WasmChatStream;
+
     fn list_models(&mut self) -> Vec<ModelInfo> {
         local::list_models()
     }
@@ -119,7 +157,22 @@ impl Host for WasmHost {
         messages: &[Message],
         params: &ChatParams,
     ) -> Result<ChatResult, RemoteError> {
-        remote::chat(endpoint, messages, params).map_err(RemoteError::from)
+        remote::chat(endpoint, messages, params).map_err(|f| Failure::from(f).error)
+    }
+
+    fn stream_chat(
+        &mut self,
+        endpoint: &str,
+        messages: &[Message],
+        params: &ChatParams,
+    ) -> Result<WasmChatStream, Failure> {
+        remote::stream_chat(endpoint, messages, params)
+            .map(WasmChatStream)
+            .map_err(Failure::from)
+    }
+
+    fn emit(&mut self, chunk: &ChatChunk) -> bool {
+        reply::emit(chunk)
     }
 
     fn embed(
@@ -127,7 +180,7 @@ impl Host for WasmHost {
         endpoint: &str,
         inputs: &[String],
     ) -> Result<EmbeddingsResult, RemoteError> {
-        remote::embed(endpoint, inputs).map_err(RemoteError::from)
+        remote::embed(endpoint, inputs).map_err(|f| Failure::from(f).error)
     }
 
     fn transcribe(
@@ -137,11 +190,24 @@ impl Host for WasmHost {
         format: &str,
         language: Option<&str>,
     ) -> Result<TranscriptionResult, RemoteError> {
-        remote::transcribe(endpoint, audio, format, language).map_err(RemoteError::from)
+        remote::transcribe(endpoint, audio, format, language).map_err(|f| Failure::from(f).error)
     }
 
     fn raw(&mut self, endpoint: &str, body: &str) -> Result<RawResult, RemoteError> {
-        remote::raw(endpoint, body).map_err(RemoteError::from)
+        remote::raw(endpoint, body).map_err(|f| Failure::from(f).error)
+    }
+
+    fn transcribe_recorded(
+        &mut self,
+        endpoint: &str,
+        audio: &[u8],
+        format: &str,
+        language: Option<&str>,
+    ) -> Result<TranscriptionResult, (RemoteError, Option<FailureRecord>)> {
+        remote::transcribe(endpoint, audio, format, language).map_err(|f| {
+            let f = Failure::from(f);
+            (f.error, Some(f.call))
+        })
     }
 
     fn local_load(&mut self) -> Load {

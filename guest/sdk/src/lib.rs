@@ -1,14 +1,15 @@
 //! The guest SDK for `hybrid` pipeline components: write a handler, the SDK does the rest.
 //!
 //! A pipeline is a WebAssembly component of the WIT world `pipeline`
-//! (`hybrid:inference@0.1.1`, in the repository's `wit/`): the host hands it one request
-//! and it answers with a response and a routing record, calling the host for local
-//! models, serverless endpoints, live signals, the log and the clock. This crate owns the
+//! (`hybrid:inference@0.2.0`, in the repository's `wit/`): the host hands it one request
+//! and it answers with a response and a routing record, at once or chunk by chunk
+//! ([`stream`]), calling the host for local models, serverless endpoints, live signals,
+//! the log and the clock. This crate owns the
 //! bindings wit-bindgen generates for that world (one `generate!` for every guest), and
 //! around them:
 //!
-//! 1. [`Pipeline`] and [`export_pipeline!`]: the handler a guest writes, and the one line
-//!    that makes it the component's export.
+//! 1. [`Pipeline`] (or [`StreamingPipeline`]) and [`export_pipeline!`]: the handler a
+//!    guest writes, and the one line that makes it the component's export.
 //! 2. [`Host`]: every host import as one trait over plain Rust values, implemented for
 //!    the real host by [`WasmHost`] and, with feature `fake`, by the scriptable
 //!    `fake::FakeHost`, so a pipeline's whole flow runs in native unit tests.
@@ -101,6 +102,7 @@
 //! - [`error`]: [`Error`], one case per WIT `messages.error` case.
 //! - [`tensor`], [`local`], [`remote`], [`signals`]: the records of each WIT interface,
 //!   with their helpers and error types.
+//! - [`stream`]: streamed chats, emitted chunks, answers and failures with their record.
 //! - `fake` (feature `fake`): the scriptable host for unit tests.
 //! - `bindings`: what wit-bindgen generates (hidden; the modules above re-export it).
 
@@ -115,13 +117,15 @@ pub mod remote;
 pub mod request;
 pub mod response;
 pub mod signals;
+pub mod stream;
 pub mod tensor;
 
 pub use error::Error;
 pub use host::{Host, WasmHost};
-pub use pipeline::Pipeline;
+pub use pipeline::{Pipeline, StreamingPipeline};
 pub use request::Request;
 pub use response::{Response, Routing};
+pub use stream::Answer;
 
 /// The bindings wit-bindgen generates for world `pipeline`, the one copy every guest
 /// shares. Use the modules above, which re-export its types with helpers; the export

@@ -1,5 +1,6 @@
-//! The one thing a guest writes: a [`Pipeline`], and the [`crate::export_pipeline!`] line
-//! that makes it the component's export.
+//! The one thing a guest writes: a [`Pipeline`] (or a [`StreamingPipeline`], which may
+//! answer chunk by chunk), and the [`crate::export_pipeline!`] line that makes it the
+//! component's export.
 //!
 //! The macro defines a private type implementing the generated `Guest` trait whose
 //! `handle` calls [`Pipeline::handle`] with the real host ([`crate::WasmHost`]) and turns
@@ -10,7 +11,7 @@
 
 use crate::bindings;
 use crate::host::{Host, WasmHost};
-use crate::{Error, Request, Response};
+use crate::{Answer, Error, Request, Response};
 
 /// A pipeline: one request in, one response with its routing record out.
 ///
@@ -23,7 +24,18 @@ pub trait Pipeline {
     fn handle(request: Request, host: &mut impl Host) -> Result<Response, Error>;
 }
 
-/// Makes `$pipeline`, a type implementing [`Pipeline`], the component's `handle` export.
+/// A pipeline that may stream its answer: it emits chunks with [`Host::emit`] (e.g. each
+/// chunk of a [`Host::stream_chat`] as it arrives) and then answers [`Answer::Emitted`], or
+/// answers whole with [`Answer::Complete`]. Export it with
+/// `export_pipeline!(streaming MyPipeline)`.
+pub trait StreamingPipeline {
+    /// Handles one request; see [`Pipeline::handle`]. An error after chunks were emitted
+    /// ends the client's stream with an error event.
+    fn handle<H: Host>(request: Request, host: &mut H) -> Result<Answer, Error>;
+}
+
+/// Makes `$pipeline`, a type implementing [`Pipeline`] (or, with `streaming`,
+/// [`StreamingPipeline`]), the component's `handle` export.
 /// Write it once, at the top level of the guest crate:
 ///
 /// ```
@@ -42,7 +54,7 @@ pub trait Pipeline {
 /// ```
 #[macro_export]
 macro_rules! export_pipeline {
-    ($pipeline:ty) => {
+    (@with $serve:ident $pipeline:ty) => {
         const _: () = {
             /// The generated export trait's implementation for the pipeline.
             struct HybridGuestExport;
@@ -50,8 +62,8 @@ macro_rules! export_pipeline {
             impl $crate::bindings::Guest for HybridGuestExport {
                 fn handle(
                     request: $crate::Request,
-                ) -> ::core::result::Result<$crate::Response, $crate::bindings::Error> {
-                    $crate::pipeline::serve::<$pipeline>(request)
+                ) -> ::core::result::Result<$crate::Answer, $crate::bindings::Error> {
+                    $crate::pipeline::$serve::<$pipeline>(request)
                 }
             }
 
@@ -59,11 +71,26 @@ macro_rules! export_pipeline {
     $crate::bindings::export!(HybridGuestExport with_types_in $crate::bindings);
         };
     };
+    (streaming $pipeline:ty) => {
+        $crate::export_pipeline!(@with serve_streaming $pipeline);
+    };
+    ($pipeline:ty) => {
+        $crate::export_pipeline!(@with serve $pipeline);
+    };
 }
 
 /// Runs `P` on `request` with the real host; the export glue [`crate::export_pipeline!`]
 /// generates calls this.
 #[doc(hidden)]
-pub fn serve<P: Pipeline>(request: Request) -> Result<Response, bindings::Error> {
+pub fn serve<P: Pipeline>(request: Request) -> Result<Answer, bindings::Error> {
+    P::handle(request, &mut WasmHost)
+        .map(Answer::Complete)
+        .map_err(bindings::Error::from)
+}
+
+/// Runs streaming `P` on `request` with the real host; the export glue
+/// `export_pipeline!(streaming P)` generates calls this.
+#[doc(hidden)]
+pub fn serve_streaming<P: StreamingPipeline>(request: Request) -> Result<Answer, bindings::Error> {
     P::handle(request, &mut WasmHost).map_err(bindings::Error::from)
 }

@@ -5,8 +5,9 @@
 //! exact size of the 16 kHz 16-bit mono WAV holding only the speech segments back to back
 //! (0 when there is no speech), and `sent`, the bytes that actually went to serverless
 //! (the call record's count, multipart framing and retries included). `saved` is what
-//! did not leave the box, `all_audio - sent`. When a failed call may have sent bytes the
-//! host does not report to guests, `sent` and `saved` are `null`: unknown, not zero.
+//! did not leave the box, `all_audio - sent`. A failed call counts the bytes its failure
+//! record reports (WIT 0.2); when a failed call may have sent bytes the host did not
+//! report, `sent` and `saved` are `null`: unknown, not zero.
 //!
 //! `transcript` is the serverless transcription with its accounting, or `null` with
 //! `transcript_skipped` saying why (`no speech`, or the remote error's case and message).

@@ -6,10 +6,13 @@
 //! `remote.transcribe`, with the `language` hint if one was given. A failed call never
 //! fails the request: the segments found locally are still the answer, and the outcome
 //! says why there is no transcript. A missing endpoint is the normal state of a box
-//! without serverless, so that case gets a reason that says so and how to change it.
+//! without serverless, so that case gets a reason that says so and how to change it. A
+//! failed call still accounts for the bytes it sent, from the failure record the host
+//! reports (WIT 0.2).
 
 use hybrid_guest::Host;
 use hybrid_guest::remote::{RemoteError, TranscriptionResult};
+use hybrid_guest::stream::FailureRecord;
 
 use crate::params::TRANSCRIBE_OFF;
 use crate::speech_wav::SpeechWav;
@@ -37,6 +40,8 @@ pub enum Outcome {
         endpoint: String,
         /// Why it failed.
         error: RemoteError,
+        /// What the call sent and received anyway, when the host reported it.
+        record: Option<FailureRecord>,
     },
 }
 
@@ -53,26 +58,32 @@ pub fn transcribe(
     let Some(endpoint) = endpoint else {
         return Outcome::Off;
     };
-    match host.transcribe(endpoint, &speech.bytes, FORMAT, language) {
+    match host.transcribe_recorded(endpoint, &speech.bytes, FORMAT, language) {
         Ok(transcription) => Outcome::Transcribed {
             transcription,
             seconds: speech.seconds(),
         },
-        Err(error) => Outcome::Failed {
+        Err((error, record)) => Outcome::Failed {
             endpoint: endpoint.to_owned(),
             error,
+            record,
         },
     }
 }
 
 impl Outcome {
     /// Bytes that left the box for this step: the call record's count on success, 0 when
-    /// no call was made or the host refused it before sending, and `None` when a failed
-    /// call may have sent bytes the host does not report to guests.
+    /// no call was made or the host refused it before sending, the failure record's count
+    /// when a failed call has one, and `None` when a failed call may have sent bytes the
+    /// host did not report.
     pub fn bytes_sent(&self) -> Option<u64> {
         match self {
             Self::Transcribed { transcription, .. } => Some(transcription.call.bytes_sent),
             Self::NoSpeech | Self::Off => Some(0),
+            Self::Failed {
+                record: Some(record),
+                ..
+            } => Some(record.bytes_sent),
             Self::Failed { error, .. } => error.refused_before_sending().then_some(0),
         }
     }
@@ -88,6 +99,7 @@ impl Outcome {
             Self::Failed {
                 endpoint,
                 error: error @ RemoteError::NotFound(_),
+                ..
             } => Some(format!(
                 "{} (this host has no transcription endpoint {endpoint:?}: configure one, \
                  name another with metadata transcribe=<endpoint>, or send transcribe={TRANSCRIBE_OFF})",
@@ -109,6 +121,7 @@ impl Outcome {
             Self::Failed {
                 endpoint,
                 error: RemoteError::NotFound(_),
+                ..
             } => Some(format!(
                 "transcript skipped (no transcription endpoint {endpoint:?})"
             )),
@@ -143,7 +156,9 @@ impl Outcome {
             }
             Self::NoSpeech => "no transcription (no speech)".to_owned(),
             Self::Off => "no transcription (off)".to_owned(),
-            Self::Failed { endpoint, error } => {
+            Self::Failed {
+                endpoint, error, ..
+            } => {
                 format!("transcription on {endpoint} failed ({})", error.case())
             }
         }
@@ -294,6 +309,27 @@ mod tests {
             );
             assert_eq!(host.transcriptions.len(), 1);
         }
+    }
+
+    #[test]
+    fn a_failed_call_accounts_for_the_bytes_its_record_reports() {
+        let mut host = fake::host();
+        host.on_transcribe = fake::fail(RemoteError::Timeout("no answer".into()));
+        host.transcribe_failure_record = Some(FailureRecord {
+            endpoint: "t".into(),
+            bytes_sent: 64_488,
+            bytes_received: 0,
+            attempts: 2,
+            latency_ms: 2_000,
+            retry_after_ms: None,
+        });
+        let out = transcribe(&mut host, Some("t"), None, Some(&speech()));
+        assert_eq!(
+            out.bytes_sent(),
+            Some(64_488),
+            "two attempts' bytes, not unknown"
+        );
+        assert_eq!(out.route(), "local");
     }
 
     #[test]

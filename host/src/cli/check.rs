@@ -1,4 +1,5 @@
-//! `hybrid check`: does a `.wasm` file implement the `pipeline` world?
+//! `hybrid check`: does a `.wasm` file implement the `pipeline` world, and of which
+//! contract version (0.1.x or 0.2)?
 //!
 //! Compiles the component with the same engine settings and linker as the server, so a
 //! component that passes here instantiates there.
@@ -37,7 +38,12 @@ impl CheckArgs {
                     .imports
                     .iter()
                     .partition(|name| name.starts_with("hybrid:inference/"));
-                println!("ok: {} implements {WORLD}", self.component.display());
+                println!(
+                    "ok: {} implements {} (contract {})",
+                    self.component.display(),
+                    summary.contract.world(),
+                    summary.contract.name()
+                );
                 println!("  built against: {}", contract_versions(&ours));
                 println!("  hybrid imports: {}", list(&ours));
                 println!("  wasi imports: {}", list(&wasi));
@@ -81,9 +87,11 @@ fn contract_versions(imports: &[&String]) -> String {
     match versions.as_slice() {
         [] => "no hybrid:inference interface (it uses none of the host's)".to_owned(),
         [one] if *one == current => format!("hybrid:inference {one}, this host's version"),
-        [one] => {
-            format!("hybrid:inference {one} (this host serves {current} and every earlier 0.1.x)")
-        }
+        [one] if one.starts_with("0.1.") => format!(
+            "hybrid:inference {one} (a 0.1 component: served unchanged through the 0.1 \
+             bindings; this host's current version is {current})"
+        ),
+        [one] => format!("hybrid:inference {one} (this host serves {current} and 0.1.x)"),
         many => format!("hybrid:inference {} (mixed)", many.join(", ")),
     }
 }
@@ -99,7 +107,7 @@ mod tests {
             "hybrid:inference/log@0.1.0".to_owned(),
         );
         assert!(
-            contract_versions(&[&a, &b]).starts_with("hybrid:inference 0.1.0 (this host serves")
+            contract_versions(&[&a, &b]).starts_with("hybrid:inference 0.1.0 (a 0.1 component")
         );
         let current = format!(
             "hybrid:inference/local@{}",

@@ -242,7 +242,7 @@ fn print_summary(lang: Lang, name: &str, dest: &Path, files: &[template::Project
     println!(
         "  {}  the {} WIT package ({} files)",
         template::WIT_DIR,
-        template::wit_package(),
+        template::wit_package(lang),
         vendored(template::WIT_DIR)
     );
     if vendored(template::SDK_DIR) > 0 {

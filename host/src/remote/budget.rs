@@ -65,20 +65,25 @@ impl Budget {
         }
     }
 
-    /// `Err` naming the exhausted window if any budget is already spent.
-    pub fn check(&self, now: Instant) -> Result<(), String> {
+    /// `Err` naming the exhausted window if any budget is already spent, with the time
+    /// until that window starts over (what a client is told to wait).
+    pub fn check(&self, now: Instant) -> Result<(), (String, Duration)> {
         let mut windows = self.lock();
         for w in windows.iter_mut() {
             w.roll(now);
             if let Some(budget) = w.budget
                 && w.spent >= budget
             {
-                return Err(format!(
+                let message = format!(
                     "the per-{} budget of ${:.6} is spent (${:.6} so far)",
                     w.name,
                     budget as f64 / 1e6,
                     w.spent as f64 / 1e6
-                ));
+                );
+                let wait = w
+                    .length
+                    .saturating_sub(now.saturating_duration_since(w.started));
+                return Err((message, wait));
             }
         }
         Ok(())
@@ -131,8 +136,13 @@ mod tests {
         budget.charge(6_000, t0);
         assert!(budget.check(t0).is_ok());
         budget.charge(6_000, t0);
-        let err = budget.check(t0).expect_err("spent");
+        let (err, wait) = budget.check(t0).expect_err("spent");
         assert!(err.contains("per-minute budget of $0.010000"), "{err}");
+        assert_eq!(
+            wait,
+            Duration::from_secs(60),
+            "the minute window starts over then"
+        );
         let later = t0 + Duration::from_secs(61);
         assert!(budget.check(later).is_ok());
         let snap = budget.snapshot(later);

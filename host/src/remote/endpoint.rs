@@ -74,15 +74,17 @@ impl Endpoint {
         })
     }
 
-    /// Asks the breaker whether a call may start.
-    pub(super) fn admit(&self) -> Result<Admission, RemoteError> {
+    /// Asks the breaker whether a call may start; a refusal says how long until a probe
+    /// is let through.
+    pub(super) fn admit(&self) -> Result<Admission, (RemoteError, Duration)> {
         let mut breaker = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
         breaker.admit(Instant::now()).map_err(|wait| {
-            RemoteError::Unavailable(format!(
+            let error = RemoteError::Unavailable(format!(
                 "endpoint {:?} is failing: its circuit is open; next probe in {} ms",
                 self.config.name,
                 wait.as_millis()
-            ))
+            ));
+            (error, wait)
         })
     }
 

@@ -10,6 +10,9 @@
 //! 5. record the outcome in the breaker and the health window, price the reported usage
 //!    ([`accounting`]) and charge the budget.
 //!
+//! A streamed chat completion ([`stream`]) takes the same steps, reading the answer chunk
+//! by chunk and accounting for the call when the stream ends.
+//!
 //! Credentials live only in [`Endpoint`]s; every message that leaves this module has
 //! passed through the endpoint's scrubber ([`secret`]).
 
@@ -23,6 +26,7 @@ pub mod health;
 pub mod openai;
 pub mod secret;
 pub mod sse;
+pub mod stream;
 mod transport;
 
 use std::collections::BTreeMap;
@@ -36,6 +40,7 @@ pub use budget::{Budget, WindowSpend};
 pub use endpoint::{Endpoint, EndpointHealth};
 pub use error::RemoteError;
 pub use openai::{ChatRequest, Completion, Message};
+pub use stream::{ChatChunk, ChatStream, Settled};
 pub use transport::BodyReader;
 
 use crate::config::{BudgetConfig, EndpointConfig, EndpointKind};
@@ -86,7 +91,8 @@ pub struct Answer<T> {
     pub call: CallRecord,
 }
 
-/// A failed call with what it cost anyway (bytes and attempts, for metrics).
+/// A failed call with what it cost anyway (the WIT `failure-record`: bytes, attempts,
+/// time, and when retrying may help).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailedCall {
     /// Endpoint name as asked for.
@@ -97,8 +103,38 @@ pub struct FailedCall {
     pub attempts: u32,
     /// Request bytes sent.
     pub bytes_sent: u64,
+    /// Response bytes received (error bodies and partial streams included).
+    pub bytes_received: u64,
     /// Wall-clock time.
     pub latency: Duration,
+    /// When the same call may succeed: the provider's `Retry-After`, the time until an
+    /// open circuit lets a probe through, or until a spent budget window starts over.
+    pub retry_after: Option<Duration>,
+}
+
+impl FailedCall {
+    /// A call refused before anything was sent.
+    pub fn refused(endpoint: &str, error: RemoteError, started: Instant) -> Self {
+        let retry_after = match &error {
+            RemoteError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        };
+        Self {
+            endpoint: endpoint.to_owned(),
+            error,
+            attempts: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            latency: started.elapsed(),
+            retry_after,
+        }
+    }
+
+    /// Sets when retrying may help.
+    pub fn retry_after(mut self, wait: Option<Duration>) -> Self {
+        self.retry_after = wait;
+        self
+    }
 }
 
 /// Every serverless endpoint of this host and the spend budget they share.
@@ -208,17 +244,15 @@ impl Remote {
         if let (Some(required), Some(endpoint)) = (identity, self.endpoints.get(name)) {
             let declared = endpoint.config.model_sha256.as_deref();
             if !declared.is_some_and(|d| d.eq_ignore_ascii_case(required)) {
-                return Err(FailedCall {
-                    endpoint: name.to_owned(),
-                    error: RemoteError::NotFound(format!(
+                return Err(FailedCall::refused(
+                    name,
+                    RemoteError::NotFound(format!(
                         "endpoint {name:?} does not serve this pipeline's embedding model (sha256 {required}); it declares {}: \
                          vectors from different models must not be mixed",
                         declared.map_or("no model identity".to_owned(), |d| format!("sha256 {d}"))
                     )),
-                    attempts: 0,
-                    bytes_sent: 0,
-                    latency: Duration::ZERO,
-                });
+                    Instant::now(),
+                ));
             }
         }
         self.call(
@@ -274,16 +308,14 @@ impl Remote {
         deadline: Instant,
     ) -> Result<Answer<String>, FailedCall> {
         if let Err(e) = serde_json::from_str::<serde_json::Value>(body) {
-            return Err(FailedCall {
-                endpoint: name.to_owned(),
-                error: RemoteError::Rejected {
+            return Err(FailedCall::refused(
+                name,
+                RemoteError::Rejected {
                     status: 400,
                     message: format!("the raw body is not JSON: {e}"),
                 },
-                attempts: 0,
-                bytes_sent: 0,
-                latency: Duration::ZERO,
-            });
+                Instant::now(),
+            ));
         }
         self.call(
             name,
@@ -302,26 +334,15 @@ impl Remote {
         )
     }
 
-    /// The steps of the module doc, shared by every kind of call. `build` returns the body,
-    /// its content type, the `Accept` header and the audio seconds sent (for pricing when
-    /// the provider reports none).
-    fn call<T>(
+    /// Steps 1 to 3 of the module doc: the endpoint of `name` serving `kind`, once the
+    /// budget and its circuit breaker let a call start.
+    fn admit(
         &self,
         name: &str,
         kind: EndpointKind,
-        request_id: &str,
-        deadline: Instant,
-        build: impl FnOnce(&Endpoint) -> (Vec<u8>, String, &'static str, f32),
-        mut parse: impl FnMut(&str, &mut BodyReader<'_>, &str) -> Result<openai::Parsed<T>, RemoteError>,
-    ) -> Result<Answer<T>, FailedCall> {
-        let started = Instant::now();
-        let refuse = |error| FailedCall {
-            endpoint: name.to_owned(),
-            error,
-            attempts: 0,
-            bytes_sent: 0,
-            latency: started.elapsed(),
-        };
+        started: Instant,
+    ) -> Result<(&Arc<Endpoint>, breaker::Admission), FailedCall> {
+        let refuse = |error| FailedCall::refused(name, error, started);
         let endpoint = match self.endpoints.get(name) {
             Some(e) if e.config.kind == kind => e,
             Some(e) => {
@@ -339,10 +360,29 @@ impl Remote {
                 ))));
             }
         };
-        self.budget
-            .check(started)
-            .map_err(|m| refuse(RemoteError::BudgetExceeded(m)))?;
-        let admission = endpoint.admit().map_err(refuse)?;
+        self.budget.check(started).map_err(|(message, wait)| {
+            refuse(RemoteError::BudgetExceeded(message)).retry_after(Some(wait))
+        })?;
+        let admission = endpoint
+            .admit()
+            .map_err(|(error, wait)| refuse(error).retry_after(Some(wait)))?;
+        Ok((endpoint, admission))
+    }
+
+    /// The steps of the module doc, shared by every kind of call. `build` returns the body,
+    /// its content type, the `Accept` header and the audio seconds sent (for pricing when
+    /// the provider reports none).
+    fn call<T>(
+        &self,
+        name: &str,
+        kind: EndpointKind,
+        request_id: &str,
+        deadline: Instant,
+        build: impl FnOnce(&Endpoint) -> (Vec<u8>, String, &'static str, f32),
+        mut parse: impl FnMut(&str, &mut BodyReader<'_>, &str) -> Result<openai::Parsed<T>, RemoteError>,
+    ) -> Result<Answer<T>, FailedCall> {
+        let started = Instant::now();
+        let (endpoint, admission) = self.admit(name, kind, started)?;
         let deadline = deadline.min(started + endpoint.config.timeout());
         let (body, content_type, accept, audio_seconds) = build(endpoint);
         let call_id = format!(
@@ -402,12 +442,18 @@ impl Remote {
                     error = %failed.error,
                     "remote call failed"
                 );
+                let retry_after = match &failed.error {
+                    RemoteError::RateLimited { retry_after, .. } => *retry_after,
+                    _ => None,
+                };
                 Err(FailedCall {
                     endpoint: name.to_owned(),
                     error: failed.error,
                     attempts: failed.attempts,
                     bytes_sent: failed.bytes_sent,
+                    bytes_received: failed.bytes_received,
                     latency,
+                    retry_after,
                 })
             }
         }

@@ -215,10 +215,21 @@ pub fn parse_chat(
     })
 }
 
-fn parse_chat_stream(
-    endpoint: &str,
-    reader: &mut BodyReader<'_>,
-) -> Result<Parsed<Completion>, RemoteError> {
+/// What one chunk of a streamed chat completion carries (the first choice's part).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamPiece {
+    /// The model id the provider reported, if any.
+    pub model: Option<String>,
+    /// Text generated since the previous chunk.
+    pub text: String,
+    /// Set on the chunk that ends generation.
+    pub finish_reason: Option<String>,
+    /// Usage, on the chunk that reports it (with `stream_options.include_usage`).
+    pub usage: Option<Usage>,
+}
+
+/// Decodes one `chat.completion.chunk` event.
+pub fn parse_chunk(data: &str) -> Result<StreamPiece, serde_json::Error> {
     #[derive(Deserialize)]
     struct Chunk {
         model: Option<String>,
@@ -236,6 +247,27 @@ fn parse_chat_stream(
     struct Delta {
         content: Option<String>,
     }
+    let chunk: Chunk = serde_json::from_str(data)?;
+    let mut piece = StreamPiece {
+        model: chunk.model,
+        usage: chunk.usage.map(|u| u.usage()),
+        ..StreamPiece::default()
+    };
+    for choice in chunk.choices {
+        if let Some(text) = choice.delta.content {
+            piece.text.push_str(&text);
+        }
+        if let Some(reason) = choice.finish_reason {
+            piece.finish_reason = Some(reason);
+        }
+    }
+    Ok(piece)
+}
+
+fn parse_chat_stream(
+    endpoint: &str,
+    reader: &mut BodyReader<'_>,
+) -> Result<Parsed<Completion>, RemoteError> {
     let mut completion = Completion {
         content: String::new(),
         finish_reason: String::new(),
@@ -244,24 +276,20 @@ fn parse_chat_stream(
     let mut model = None;
     let mut malformed = None;
     let done = sse::for_each_data(&mut *reader, |data| {
-        let chunk: Chunk = match serde_json::from_str(data) {
+        let piece = match parse_chunk(data) {
             Ok(c) => c,
             Err(e) => {
                 malformed = Some(e.to_string());
                 return Err(std::io::Error::other("malformed chunk"));
             }
         };
-        model = chunk.model.or(model.take());
-        if let Some(u) = chunk.usage {
-            usage = u.usage();
+        model = piece.model.or(model.take());
+        if let Some(u) = piece.usage {
+            usage = u;
         }
-        for choice in chunk.choices {
-            if let Some(text) = choice.delta.content {
-                completion.content.push_str(&text);
-            }
-            if let Some(reason) = choice.finish_reason {
-                completion.finish_reason = reason;
-            }
+        completion.content.push_str(&piece.text);
+        if let Some(reason) = piece.finish_reason {
+            completion.finish_reason = reason;
         }
         Ok(())
     });

@@ -96,6 +96,11 @@ impl<'a> BodyReader<'a> {
         }
     }
 
+    /// Bytes read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.read
+    }
+
     /// Reads the whole body.
     pub fn read_all(&mut self) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
@@ -112,6 +117,21 @@ pub fn read_error(endpoint: &str, reader: &BodyReader<'_>, error: &io::Error) ->
             reader.limit
         ));
     }
+    read_error_counted(endpoint, reader.read, false, error)
+}
+
+/// [`read_error`] for a reader that counted `read` bytes and went past its limit or not.
+pub fn read_error_counted(
+    endpoint: &str,
+    read: u64,
+    exceeded: bool,
+    error: &io::Error,
+) -> RemoteError {
+    if exceeded {
+        return RemoteError::TooLarge(format!(
+            "endpoint {endpoint:?} sent more than its response size limit ({read} bytes in)"
+        ));
+    }
     let timed_out = error.kind() == io::ErrorKind::TimedOut
         || error
             .get_ref()
@@ -123,9 +143,22 @@ pub fn read_error(endpoint: &str, reader: &BodyReader<'_>, error: &io::Error) ->
         ));
     }
     RemoteError::Unavailable(format!(
-        "endpoint {endpoint:?} dropped the connection while sending its response ({} bytes in)",
-        reader.read
+        "endpoint {endpoint:?} dropped the connection while sending its response ({read} bytes in)"
     ))
+}
+
+/// A 2xx response whose body is still to be read: what [`open`] returns.
+pub struct Opened {
+    /// The unread body.
+    pub body: ureq::Body,
+    /// The response's content type.
+    pub content_type: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Request bytes sent over all attempts.
+    pub bytes_sent: u64,
+    /// Response bytes received before this body (error bodies of earlier attempts).
+    pub bytes_received: u64,
 }
 
 /// POSTs `payload` to `endpoint` and hands a 2xx body to `parse`, retrying as the module
@@ -136,6 +169,34 @@ pub fn post<T>(
     deadline: Instant,
     mut parse: impl FnMut(&mut BodyReader<'_>, &str) -> Result<T, RemoteError>,
 ) -> Result<Delivered<T>, Failed> {
+    let mut opened = open(endpoint, payload, deadline)?;
+    let mut body = opened.body.as_reader();
+    let mut reader = BodyReader::new(&mut body, endpoint.config.max_response_bytes);
+    let parsed = parse(&mut reader, &opened.content_type);
+    let bytes_received = opened.bytes_received + reader.read;
+    match parsed {
+        Ok(value) => Ok(Delivered {
+            value,
+            attempts: opened.attempts,
+            bytes_sent: opened.bytes_sent,
+            bytes_received,
+        }),
+        Err(error) => Err(Failed {
+            error,
+            attempts: opened.attempts,
+            bytes_sent: opened.bytes_sent,
+            bytes_received,
+        }),
+    }
+}
+
+/// POSTs `payload` to `endpoint`, retrying as the module describes, until a 2xx response
+/// starts; its body is left unread (a stream is read as it arrives).
+pub fn open(
+    endpoint: &Endpoint,
+    payload: &Payload<'_>,
+    deadline: Instant,
+) -> Result<Opened, Failed> {
     let config = &endpoint.config;
     let name = config.name.as_str();
     let started = Instant::now();
@@ -224,30 +285,17 @@ pub fn post<T>(
                 let content_type = header("content-type").unwrap_or_default();
                 let retry_after =
                     header("retry-after").and_then(|v| backoff::parse_retry_after(&v));
-                let mut body = response.body_mut().as_reader();
-                let mut reader = BodyReader {
-                    inner: &mut body,
-                    limit: if (200..300).contains(&status) {
-                        config.max_response_bytes
-                    } else {
-                        MAX_ERROR_BODY
-                    },
-                    read: 0,
-                    exceeded: false,
-                };
                 if (200..300).contains(&status) {
-                    let parsed = parse(&mut reader, &content_type);
-                    tally.bytes_received += reader.read;
-                    return match parsed {
-                        Ok(value) => Ok(Delivered {
-                            value,
-                            attempts: tally.attempts,
-                            bytes_sent: tally.bytes_sent,
-                            bytes_received: tally.bytes_received,
-                        }),
-                        Err(error) => fail(tally, error),
-                    };
+                    return Ok(Opened {
+                        body: response.into_body(),
+                        content_type,
+                        attempts: tally.attempts,
+                        bytes_sent: tally.bytes_sent,
+                        bytes_received: tally.bytes_received,
+                    });
                 }
+                let mut body = response.body_mut().as_reader();
+                let mut reader = BodyReader::new(&mut body, MAX_ERROR_BODY);
                 let text = reader.read_all().unwrap_or_default();
                 tally.bytes_received += reader.read;
                 let message = endpoint.scrub(&provider_message(&text));

@@ -10,11 +10,12 @@ use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker};
 
-use super::bindings::PipelinePre;
+use super::contract::{Contract, PipelinePre};
 use super::state::RequestState;
 
-/// The WIT world every pipeline component must implement.
-pub const WORLD: &str = "hybrid:inference/pipeline@0.1.1";
+/// The WIT world of the current contract; components of the world of `wit/released/0.1.1`
+/// (and 0.1.0) are served too.
+pub const WORLD: &str = "hybrid:inference/pipeline@0.2.0";
 
 /// Why a component cannot serve as a pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -46,12 +47,14 @@ pub struct ComponentSummary {
     pub imports: Vec<String>,
     /// Names of the component's exports.
     pub exports: Vec<String>,
+    /// The contract version it targets.
+    pub contract: Contract,
 }
 
 /// A compiled component whose imports and exports match the `pipeline` world.
 pub struct Prepared {
     /// Ready-to-instantiate handle, type-checked once.
-    pub pre: PipelinePre<RequestState>,
+    pub pre: PipelinePre,
     /// Imports and exports, for reports.
     pub summary: ComponentSummary,
 }
@@ -79,7 +82,8 @@ pub fn check(
     component: &Component,
 ) -> Result<Prepared, ComponentError> {
     let ty = component.component_type();
-    let summary = ComponentSummary {
+    let mut summary = ComponentSummary {
+        contract: Contract::V0_2,
         imports: ty
             .imports(engine)
             .map(|(name, _)| name.to_owned())
@@ -111,8 +115,15 @@ pub fn check(
     let instance_pre = linker
         .instantiate_pre(component)
         .map_err(|e| ComponentError::Imports(format!("{e:#}")))?;
-    let pre =
-        PipelinePre::new(instance_pre).map_err(|e| ComponentError::Exports(format!("{e:#}")))?;
+    let declared = Contract::of_imports(summary.imports.iter().map(String::as_str));
+    let pre = match declared {
+        Some(contract) => PipelinePre::new(contract, instance_pre),
+        // No `hybrid:inference` import names a version: whichever world its export fits.
+        None => PipelinePre::new(Contract::V0_2, instance_pre.clone())
+            .or_else(|_| PipelinePre::new(Contract::V0_1, instance_pre)),
+    }
+    .map_err(|e| ComponentError::Exports(format!("{e:#}")))?;
+    summary.contract = pre.contract();
     Ok(Prepared { pre, summary })
 }
 

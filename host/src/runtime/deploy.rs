@@ -454,7 +454,7 @@ impl Runtime {
                     .collect(),
             };
             let served_by = super::ServedBy::new(version, Role::Canary);
-            let result = self.run_version(config, version, served_by, &request);
+            let result = self.run_version(config, version, served_by, &request, None);
             let (got, message) = match &result {
                 Ok(_) => (200, "answered successfully".to_owned()),
                 Err(e) => (e.status(), e.to_string()),

@@ -24,10 +24,14 @@ pub enum PipelineError {
     Rejected {
         /// The pipeline.
         pipeline: String,
-        /// `bad-request`, `unsupported`, `upstream` or `internal`.
+        /// `bad-request`, `unsupported`, `upstream`, `internal`, and since 0.2
+        /// `rate-limited`, `unavailable` and `timeout`.
         kind: &'static str,
         /// The guest's message.
         message: String,
+        /// When retrying may help, in milliseconds, if the guest said (`rate-limited`,
+        /// `unavailable`).
+        retry_after_ms: Option<u32>,
     },
     /// The guest ran past its deadline and was stopped.
     #[error("pipeline {pipeline:?} exceeded its deadline of {deadline_ms} ms and was stopped")]
@@ -109,6 +113,9 @@ impl PipelineError {
                 "bad-request" => 400,
                 "unsupported" => 415,
                 "upstream" => 502,
+                "rate-limited" => 429,
+                "unavailable" => 503,
+                "timeout" => 504,
                 _ => 500,
             },
             Self::DeadlineExceeded { .. } => 504,
@@ -175,15 +182,19 @@ pub(super) fn failure(
 }
 
 pub(super) fn rejected(config: &PipelineConfig, error: GuestError) -> PipelineError {
-    let (kind, message) = match error {
-        GuestError::BadRequest(m) => ("bad-request", m),
-        GuestError::Unsupported(m) => ("unsupported", m),
-        GuestError::Upstream(m) => ("upstream", m),
-        GuestError::Internal(m) => ("internal", m),
+    let (kind, message, retry_after_ms) = match error {
+        GuestError::BadRequest(m) => ("bad-request", m, None),
+        GuestError::Unsupported(m) => ("unsupported", m, None),
+        GuestError::Upstream(m) => ("upstream", m, None),
+        GuestError::Internal(m) => ("internal", m, None),
+        GuestError::RateLimited(r) => ("rate-limited", r.message, r.retry_after_ms),
+        GuestError::Unavailable(r) => ("unavailable", r.message, r.retry_after_ms),
+        GuestError::Timeout(m) => ("timeout", m, None),
     };
     PipelineError::Rejected {
         pipeline: config.name.clone(),
         kind,
         message,
+        retry_after_ms,
     }
 }

@@ -1,5 +1,10 @@
 //! A live instance of a pipeline: one store, one instance, serving one request (the
 //! server's case) or several in turn (batch work, benchmarks).
+//!
+//! A 0.2 guest may answer with the chunks it emitted (`answer.emitted`): the outcome's
+//! response is then their text (`text/plain`), and [`Outcome::streamed`] says whether
+//! they already went to a live client. Streams the guest still holds when `handle`
+//! returns are cancelled and accounted for.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,8 +13,9 @@ use crate::config::{Limit, PipelineConfig};
 
 use wasmtime::Store;
 
-use super::bindings;
+use super::bindings::messages::Response;
 use super::clock_host::ClockCtx;
+use super::contract::{Answer, Bindings};
 use super::error::{failure, rejected};
 use super::load::Load;
 use super::state::RequestState;
@@ -19,7 +25,7 @@ use super::{Outcome, PipelineError, Request, ServedBy, Timings};
 /// state is unknown, so further calls are refused.
 pub struct PipelineInstance {
     store: Store<RequestState>,
-    bindings: bindings::Pipeline,
+    bindings: Bindings,
     config: PipelineConfig,
     component: ServedBy,
     deadline_ticks: u64,
@@ -32,7 +38,7 @@ pub struct PipelineInstance {
 impl PipelineInstance {
     pub(super) fn new(
         store: Store<RequestState>,
-        bindings: bindings::Pipeline,
+        bindings: Bindings,
         config: PipelineConfig,
         component: ServedBy,
         deadline_ticks: u64,
@@ -71,6 +77,7 @@ impl PipelineInstance {
         state
             .log
             .set_limits(config.limits.log_lines, config.limits.log_bytes);
+        state.reply.set_limit(config.limits.response_bytes);
         if let Some(fuel) = self.fuel {
             // Every call gets the full budget again, like the deadline.
             if let Err(e) = self.store.set_fuel(fuel) {
@@ -78,6 +85,9 @@ impl PipelineInstance {
             }
         }
         let called = self.bindings.call_handle(&mut self.store, request);
+        let state = self.store.data_mut();
+        state.remote.close_streams();
+        state.reply.close();
         // A refused call past a limit ends the request however the guest went on.
         if let Some(hit) = self.limit_hit() {
             if called.is_err() {
@@ -101,7 +111,22 @@ impl PipelineInstance {
         for run in &model_runs {
             self.load.record_model_run(run.elapsed);
         }
-        let response = result.map_err(|e| rejected(config, e))?;
+        let reply = &mut self.store.data_mut().reply;
+        let emitted_past_limit = std::mem::take(&mut reply.limit_hit);
+        let streamed = reply.take_streamed();
+        let text = std::mem::take(&mut reply.text);
+        reply.chunks = 0;
+        if emitted_past_limit {
+            return Err(self.limit_error(Limit::ResponseBytes));
+        }
+        let response = match result.map_err(|e| rejected(config, e))? {
+            Answer::Complete(response) => response,
+            Answer::Emitted(routing) => Response {
+                content_type: "text/plain; charset=utf-8".into(),
+                body: text.into_bytes(),
+                routing,
+            },
+        };
         if response.body.len() as u64 > config.limits.response_bytes {
             return Err(self.limit_error(Limit::ResponseBytes));
         }
@@ -117,6 +142,7 @@ impl PipelineInstance {
             remote_calls,
             remote_failures,
             component: self.component.clone(),
+            streamed,
         })
     }
 

@@ -10,7 +10,10 @@
 //!    sees, and a request never mixes two versions of anything;
 //! 2. create a `Store` with the request's contexts, its memory cap and epoch deadline;
 //! 3. instantiate from the version's `InstancePre` (pooled memory: microseconds);
-//! 4. call `handle` (see [`PipelineInstance`]), then translate traps into
+//! 4. call `handle` (see [`PipelineInstance`]) through the bindings of the contract
+//!    version the component targets ([`contract`]: 0.1.x or 0.2, both linked; 0.1 calls
+//!    are served by the 0.2 host functions through [`v0_1`]); chunks a 0.2 guest emits go
+//!    to the caller's [`ChunkSink`] as they come (streamed answers); then translate traps into
 //!    [`PipelineError`]s that name the cause (deadline, memory cap, panic message) and
 //!    read back the model runs the guest made;
 //! 5. count the outcome against the version, and drop a canary that fails too often;
@@ -24,6 +27,7 @@ mod bounded_waits;
 mod clock_host;
 mod compiled_cache;
 mod component;
+mod contract;
 mod deploy;
 mod engine;
 mod error;
@@ -33,9 +37,11 @@ mod local_host;
 mod log_host;
 pub mod quarantine;
 mod remote_host;
+mod reply_host;
 pub mod rollout;
 mod signals_host;
 mod state;
+mod v0_1;
 mod version;
 mod wasi_grant;
 
@@ -50,6 +56,7 @@ use wasmtime::{Engine, Store};
 
 pub use bindings::messages::{Error as GuestError, Request, Response, Routing};
 pub use component::{ComponentError, ComponentSummary, WORLD};
+pub use contract::Contract;
 pub use deploy::{DeployError, DeployReport, ModelSwap, Rollout};
 pub use error::PipelineError;
 pub use instance::PipelineInstance;
@@ -57,6 +64,7 @@ pub use load::{Load, LoadSnapshot};
 pub use local_host::ModelRunRecord;
 pub use quarantine::{Phase, QuarantineStatus};
 pub use remote_host::RemoteObserver;
+pub use reply_host::ChunkSink;
 pub use rollout::{Live, Pipeline, Role};
 pub use version::{
     CompileOrigin, Compiled, ComponentSource, ComponentVersion, StatsSnapshot, VersionStats,
@@ -72,6 +80,7 @@ use error::failure;
 use local_host::LocalCtx;
 use log_host::LogCtx;
 use remote_host::RemoteCtx;
+use reply_host::ReplyCtx;
 use signals_host::SignalsCtx;
 use state::{Contexts, RequestState, SandboxLimits};
 
@@ -138,6 +147,9 @@ pub struct Outcome {
     pub timings: Timings,
     /// The component version that served it (sha256 of its bytes), and in which role.
     pub component: ServedBy,
+    /// The answer's chunks already went to the caller's [`ChunkSink`] as they were emitted
+    /// (`response.body` then holds their text, for the record).
+    pub streamed: bool,
 }
 
 /// Which component version served a request.
@@ -366,6 +378,18 @@ impl Runtime {
     /// served it, whether it succeeded or not. A quarantined pipeline refuses it without
     /// running anything, or lets it through as the probe once the cool-down is over.
     pub fn serve(&self, name: &str, request: &Request) -> Served {
+        self.serve_streaming(name, request, None)
+    }
+
+    /// [`Self::serve`], sending the chunks a 0.2 guest emits to `sink` as they come (see
+    /// the WIT `reply` interface): the caller relays them to its client. Without a sink
+    /// they are only collected into the outcome's response.
+    pub fn serve_streaming(
+        &self,
+        name: &str,
+        request: &Request,
+        sink: Option<ChunkSink>,
+    ) -> Served {
         let pipeline = match self.pipeline(name) {
             Ok(p) => p,
             Err(e) => {
@@ -395,7 +419,7 @@ impl Runtime {
         let (version, role) = live.pick();
         let started = Instant::now();
         let served_by = ServedBy::new(&version, role);
-        let result = self.run_version(&pipeline.config, &version, served_by.clone(), request);
+        let result = self.run_version(&pipeline.config, &version, served_by.clone(), request, sink);
         version.stats.record(result.is_ok(), started.elapsed());
         if let Some(change) = pass.finish(quarantine::Verdict::of(&result), Instant::now()) {
             change.log(name);
@@ -442,7 +466,7 @@ impl Runtime {
             _ => (live.stable.clone(), Role::Stable),
         };
         let served_by = ServedBy::new(&version, role);
-        let result = self.run_version(&pipeline.config, &version, served_by.clone(), request);
+        let result = self.run_version(&pipeline.config, &version, served_by.clone(), request, None);
         Served {
             component: Some(served_by),
             result,
@@ -457,10 +481,12 @@ impl Runtime {
         version: &Arc<ComponentVersion>,
         served_by: ServedBy,
         request: &Request,
+        sink: Option<ChunkSink>,
     ) -> Result<Outcome, PipelineError> {
         let started = Instant::now();
         let _in_flight = self.load.enter();
-        let mut instance = self.instantiate_version(config, version, served_by, &request.id)?;
+        let mut instance =
+            self.instantiate_version(config, version, served_by, &request.id, sink)?;
         let instantiated = Instant::now();
         let with_settings;
         let request = if settings::changes(&config.settings, &request.metadata) {
@@ -489,7 +515,7 @@ impl Runtime {
         let pipeline = self.pipeline(name)?;
         let version = pipeline.stable();
         let served_by = ServedBy::new(&version, Role::Stable);
-        self.instantiate_version(&pipeline.config, &version, served_by, request_id)
+        self.instantiate_version(&pipeline.config, &version, served_by, request_id, None)
     }
 
     fn instantiate_version(
@@ -498,8 +524,10 @@ impl Runtime {
         version: &Arc<ComponentVersion>,
         served_by: ServedBy,
         request_id: &str,
+        sink: Option<ChunkSink>,
     ) -> Result<PipelineInstance, PipelineError> {
         let deadline = Instant::now() + config.deadline();
+        let client_gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
         // One set of models for the whole request: a swap meanwhile is seen by the next.
         let models = self.models();
         let mut remote = RemoteCtx::new(self.remote.clone(), request_id, deadline);
@@ -507,6 +535,7 @@ impl Runtime {
             remote.observe(&config.name, observer.clone());
         }
         remote.resume_through(self.resume_slots.clone());
+        remote.watch_client(client_gone.clone());
         remote.bind_embedding_identity(
             config
                 .embedding_model
@@ -526,6 +555,7 @@ impl Runtime {
                 signals: SignalsCtx::new(self.remote.clone(), self.load.clone()),
                 log: LogCtx::new(&config.name, request_id),
                 clock: ClockCtx::new(deadline),
+                reply: ReplyCtx::new(sink, client_gone),
             },
         );
         let mut store = Store::new(&self.engine, state);
@@ -579,7 +609,8 @@ pub type RollbackObserver = Arc<dyn Fn(&str, &str, &str) + Send + Sync>;
 pub type QuarantineObserver = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// The linker every pipeline is resolved against: the WASI it is granted (empty context,
-/// waits bounded by the request's deadline, no sockets) and our world.
+/// waits bounded by the request's deadline, no sockets) and our world, in both contract
+/// versions (0.2 and, delegating to it, 0.1.x).
 fn link(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
     let mut linker: Linker<RequestState> = Linker::new(engine);
     wasi_grant::add_to_linker(&mut linker)?;
@@ -588,5 +619,7 @@ fn link(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
     bindings::clock::add_to_linker::<_, HasSelf<ClockCtx>>(&mut linker, |s| &mut s.clock)?;
     bindings::remote::add_to_linker::<_, HasSelf<RemoteCtx>>(&mut linker, |s| &mut s.remote)?;
     bindings::signals::add_to_linker::<_, HasSelf<SignalsCtx>>(&mut linker, |s| &mut s.signals)?;
+    bindings::reply::add_to_linker::<_, HasSelf<ReplyCtx>>(&mut linker, |s| &mut s.reply)?;
+    v0_1::add_to_linker(&mut linker)?;
     Ok(linker)
 }

@@ -684,11 +684,20 @@ mod tests {
             let message = error.to_string();
             assert_eq!(Verdict::of::<()>(&Err(error)), Verdict::Failed(message));
         }
-        for kind in ["bad-request", "unsupported", "upstream", "internal"] {
+        for kind in [
+            "bad-request",
+            "unsupported",
+            "upstream",
+            "internal",
+            "rate-limited",
+            "unavailable",
+            "timeout",
+        ] {
             let rejected = PipelineError::Rejected {
                 pipeline: pipeline(),
                 kind,
                 message: "no".into(),
+                retry_after_ms: None,
             };
             assert_eq!(Verdict::of::<()>(&Err(rejected)), Verdict::Answered);
         }

@@ -3,17 +3,32 @@
 //!
 //! Every call is bounded by the request's own deadline (host calls are not interrupted by
 //! the guest's epoch deadline), and every call, successful or not, is kept in the
-//! request's ledger so the response can report cost, egress and attempts.
+//! request's ledger so the response can report cost, egress and attempts; a failure goes
+//! back to the guest with its record (bytes, attempts, latency, when to retry).
+//!
+//! Streamed chats (`stream-chat`) are kept in the context by handle until the guest drops
+//! them; a stream counts as one call and enters the ledger when it ends. Once the client
+//! has gone away (see [`super::reply_host`]), reading a stream cancels it, and the ones
+//! the guest still holds when `handle` returns are cancelled then
+//! ([`RemoteCtx::close_streams`]): either way the connection closes and the provider stops.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use wasmtime::component::Resource;
+
 use super::bindings::remote::{
-    self, CallRecord as WitCallRecord, ChatParams, ChatResult, EmbeddingsResult,
-    Message as WitMessage, RawResult, Rejection, TranscriptionResult, Usage as WitUsage,
+    self, CallRecord as WitCallRecord, ChatChunk as WitChunk, ChatParams, ChatResult,
+    EmbeddingsResult, Failure, FailureRecord, Message as WitMessage, RawResult, Rejection,
+    TranscriptionResult, Usage as WitUsage,
 };
 use crate::local::{CpuSlots, OwnedCpuSlot};
-use crate::remote::{Answer, CallRecord, ChatRequest, FailedCall, Message, Remote, RemoteError};
+use crate::remote::{
+    Answer, CallRecord, ChatChunk, ChatRequest, ChatStream, FailedCall, Message, Remote,
+    RemoteError, Settled, Usage,
+};
 
 /// Longest a guest waits for a resume slot after a serverless call before going ahead
 /// without one.
@@ -42,6 +57,11 @@ pub struct RemoteCtx {
     calls_left: u32,
     /// Set when the guest asked for a call past its limit.
     pub limit_hit: bool,
+    /// Open streams by handle.
+    streams: BTreeMap<u32, ChatStream>,
+    next_stream: u32,
+    /// Set once the request's client has gone away.
+    client_gone: Arc<AtomicBool>,
 }
 
 impl RemoteCtx {
@@ -59,6 +79,35 @@ impl RemoteCtx {
             failures: Vec::new(),
             calls_left: u32::MAX,
             limit_hit: false,
+            streams: BTreeMap::new(),
+            next_stream: 0,
+            client_gone: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Shares the flag that says the client has gone away (set by `reply.emit`).
+    pub fn watch_client(&mut self, gone: Arc<AtomicBool>) {
+        self.client_gone = gone;
+    }
+
+    /// Cancels every stream the guest still holds (called once `handle` has returned),
+    /// entering each in the ledger.
+    pub fn close_streams(&mut self) {
+        for (_, mut stream) in std::mem::take(&mut self.streams) {
+            if let Some(settled) = stream.cancel() {
+                self.enter(settled);
+            }
+        }
+    }
+
+    /// Enters a finished stream in the ledger and tells the observer.
+    fn enter(&mut self, settled: Settled) {
+        if let Some((pipeline, observer)) = &self.observer {
+            observer(pipeline, settled.as_ref());
+        }
+        match settled {
+            Ok(call) => self.calls.push(call),
+            Err(failed) => self.failures.push(failed),
         }
     }
 
@@ -78,14 +127,24 @@ impl RemoteCtx {
 
     /// Counts the call against the request's limit (refusing it past the limit), then
     /// gives the resume slot back before the request waits on the network again.
-    fn before_call(&mut self) -> Result<(), remote::Error> {
+    fn before_call(&mut self, endpoint: &str) -> Result<(), Failure> {
         if self.calls_left == 0 {
             self.limit_hit = true;
-            return Err(remote::Error::Unavailable(
-                "this request has made as many serverless calls as its pipeline's \
-                 limits.remote_calls allows"
-                    .to_owned(),
-            ));
+            return Err(Failure {
+                error: remote::Error::Unavailable(
+                    "this request has made as many serverless calls as its pipeline's \
+                     limits.remote_calls allows"
+                        .to_owned(),
+                ),
+                call: FailureRecord {
+                    endpoint: endpoint.to_owned(),
+                    bytes_sent: 0,
+                    bytes_received: 0,
+                    attempts: 0,
+                    latency_ms: 0,
+                    retry_after_ms: None,
+                },
+            });
         }
         self.calls_left -= 1;
         self.resumed = None;
@@ -119,7 +178,7 @@ impl RemoteCtx {
     fn settle<T>(
         &mut self,
         result: Result<Answer<T>, FailedCall>,
-    ) -> Result<(T, WitCallRecord), remote::Error> {
+    ) -> Result<(T, WitCallRecord), Failure> {
         self.after_call();
         if let Some((pipeline, observer)) = &self.observer {
             match &result {
@@ -134,9 +193,9 @@ impl RemoteCtx {
                 Ok((answer.value, record))
             }
             Err(failed) => {
-                let error = error_to_wit(&failed.error);
+                let failure = failure_to_wit(&failed);
                 self.failures.push(failed);
-                Err(error)
+                Err(failure)
             }
         }
     }
@@ -148,22 +207,9 @@ impl remote::Host for RemoteCtx {
         endpoint: String,
         messages: Vec<WitMessage>,
         params: ChatParams,
-    ) -> Result<ChatResult, remote::Error> {
-        let request = ChatRequest {
-            messages: messages
-                .into_iter()
-                .map(|m| Message {
-                    role: m.role,
-                    content: m.content,
-                })
-                .collect(),
-            max_tokens: params.max_tokens,
-            temperature: params.temperature,
-            top_p: params.top_p,
-            stop: params.stop,
-            model: params.model,
-        };
-        self.before_call()?;
+    ) -> Result<ChatResult, Failure> {
+        let request = chat_request(messages, params);
+        self.before_call(&endpoint)?;
         let result = self
             .remote
             .chat(&endpoint, &request, &self.request_id, self.deadline);
@@ -179,8 +225,8 @@ impl remote::Host for RemoteCtx {
         &mut self,
         endpoint: String,
         inputs: Vec<String>,
-    ) -> Result<EmbeddingsResult, remote::Error> {
-        self.before_call()?;
+    ) -> Result<EmbeddingsResult, Failure> {
+        self.before_call(&endpoint)?;
         let result = self.remote.embed(
             &endpoint,
             &inputs,
@@ -198,8 +244,8 @@ impl remote::Host for RemoteCtx {
         audio: Vec<u8>,
         format: String,
         language: Option<String>,
-    ) -> Result<TranscriptionResult, remote::Error> {
-        self.before_call()?;
+    ) -> Result<TranscriptionResult, Failure> {
+        self.before_call(&endpoint)?;
         let result = self.remote.transcribe(
             &endpoint,
             &audio,
@@ -212,8 +258,8 @@ impl remote::Host for RemoteCtx {
         Ok(TranscriptionResult { text, call })
     }
 
-    fn raw(&mut self, endpoint: String, body: String) -> Result<RawResult, remote::Error> {
-        self.before_call()?;
+    fn raw(&mut self, endpoint: String, body: String) -> Result<RawResult, Failure> {
+        self.before_call(&endpoint)?;
         let result = self
             .remote
             .raw(&endpoint, &body, &self.request_id, self.deadline);
@@ -224,17 +270,172 @@ impl remote::Host for RemoteCtx {
             call,
         })
     }
+
+    fn stream_chat(
+        &mut self,
+        endpoint: String,
+        messages: Vec<WitMessage>,
+        params: ChatParams,
+    ) -> Result<Resource<ChatStream>, Failure> {
+        let request = chat_request(messages, params);
+        self.before_call(&endpoint)?;
+        let opened = self
+            .remote
+            .stream_chat(&endpoint, &request, &self.request_id, self.deadline);
+        self.after_call();
+        match opened {
+            Ok(stream) => {
+                let rep = self.next_stream;
+                self.next_stream = self.next_stream.wrapping_add(1);
+                self.streams.insert(rep, stream);
+                Ok(Resource::new_own(rep))
+            }
+            Err(failed) => {
+                let failure = failure_to_wit(&failed);
+                self.enter(Err(failed));
+                Err(failure)
+            }
+        }
+    }
 }
 
-fn record_to_wit(call: &CallRecord) -> WitCallRecord {
+impl remote::HostChatStream for RemoteCtx {
+    fn next(&mut self, stream: Resource<ChatStream>) -> Result<Option<WitChunk>, Failure> {
+        let rep = stream.rep();
+        let gone = self.client_gone.load(Ordering::Relaxed);
+        let Some(open) = self.streams.get_mut(&rep) else {
+            return Ok(None);
+        };
+        if gone {
+            let name = open.endpoint().to_owned();
+            let settled = open.cancel();
+            if let Some(settled) = settled {
+                self.enter(settled);
+            }
+            return Err(Failure {
+                error: remote::Error::Unavailable(format!(
+                    "the client went away; the stream from endpoint {name:?} was closed"
+                )),
+                call: FailureRecord {
+                    endpoint: name,
+                    bytes_sent: 0,
+                    bytes_received: 0,
+                    attempts: 0,
+                    latency_ms: 0,
+                    retry_after_ms: None,
+                },
+            });
+        }
+        // Waiting on the network: give the resume slot back meanwhile.
+        self.resumed = None;
+        let next = open.next_chunk();
+        let settled = open.take_settled();
+        self.after_call();
+        if let Some(settled) = settled {
+            self.enter(settled);
+        }
+        next.map(|chunk| chunk.map(|c| chunk_to_wit(&c)))
+            .map_err(|failed| failure_to_wit(&failed))
+    }
+
+    fn call(&mut self, stream: Resource<ChatStream>) -> WitCallRecord {
+        match self.streams.get(&stream.rep()) {
+            Some(open) => record_to_wit(&open.record()),
+            // Entered in the ledger already: the last call of this endpoint there.
+            None => WitCallRecord {
+                endpoint: String::new(),
+                model: String::new(),
+                usage: usage_to_wit(&Usage::default()),
+                cost_micro_usd: 0,
+                bytes_sent: 0,
+                bytes_received: 0,
+                latency_ms: 0,
+                attempts: 0,
+            },
+        }
+    }
+
+    fn drop(&mut self, stream: Resource<ChatStream>) -> wasmtime::Result<()> {
+        if let Some(mut open) = self.streams.remove(&stream.rep())
+            && let Some(settled) = open.cancel()
+        {
+            self.enter(settled);
+        }
+        Ok(())
+    }
+}
+
+/// The host's chat request from the WIT call's arguments.
+fn chat_request(messages: Vec<WitMessage>, params: ChatParams) -> ChatRequest {
+    ChatRequest {
+        messages: messages
+            .into_iter()
+            .map(|m| Message {
+                role: m.role,
+                content: m.content,
+            })
+            .collect(),
+        max_tokens: params.max_tokens,
+        temperature: params.temperature,
+        top_p: params.top_p,
+        stop: params.stop,
+        model: params.model,
+    }
+}
+
+/// A chunk as the guest sees it.
+pub(super) fn chunk_to_wit(chunk: &ChatChunk) -> WitChunk {
+    WitChunk {
+        delta: chunk.delta.clone(),
+        finish_reason: chunk.finish_reason.clone(),
+        usage: chunk.usage.as_ref().map(usage_to_wit),
+    }
+}
+
+/// A chunk as the host relays it.
+pub(super) fn chunk_from_wit(chunk: WitChunk) -> ChatChunk {
+    ChatChunk {
+        delta: chunk.delta,
+        finish_reason: chunk.finish_reason,
+        usage: chunk.usage.map(|u| Usage {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            audio_seconds: u.audio_seconds,
+        }),
+    }
+}
+
+fn usage_to_wit(usage: &Usage) -> WitUsage {
+    WitUsage {
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+        audio_seconds: usage.audio_seconds,
+    }
+}
+
+fn millis(d: std::time::Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+fn failure_to_wit(failed: &FailedCall) -> Failure {
+    Failure {
+        error: error_to_wit(&failed.error),
+        call: FailureRecord {
+            endpoint: failed.endpoint.clone(),
+            bytes_sent: failed.bytes_sent,
+            bytes_received: failed.bytes_received,
+            attempts: failed.attempts,
+            latency_ms: millis(failed.latency),
+            retry_after_ms: failed.retry_after.map(millis),
+        },
+    }
+}
+
+pub(super) fn record_to_wit(call: &CallRecord) -> WitCallRecord {
     WitCallRecord {
         endpoint: call.endpoint.clone(),
         model: call.model.clone(),
-        usage: WitUsage {
-            input_tokens: call.usage.input_tokens,
-            output_tokens: call.usage.output_tokens,
-            audio_seconds: call.usage.audio_seconds,
-        },
+        usage: usage_to_wit(&call.usage),
         cost_micro_usd: call.cost_micro_usd,
         bytes_sent: call.bytes_sent,
         bytes_received: call.bytes_received,

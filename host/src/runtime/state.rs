@@ -14,6 +14,7 @@ use super::clock_host::ClockCtx;
 use super::local_host::LocalCtx;
 use super::log_host::LogCtx;
 use super::remote_host::RemoteCtx;
+use super::reply_host::ReplyCtx;
 use super::signals_host::SignalsCtx;
 
 /// How much of a guest's stderr the host keeps (panic messages and the like).
@@ -31,6 +32,8 @@ pub struct Contexts {
     pub log: LogCtx,
     /// `clock`.
     pub clock: ClockCtx,
+    /// `reply` (0.2).
+    pub reply: ReplyCtx,
 }
 
 /// Store data for one request.
@@ -44,6 +47,7 @@ pub struct RequestState {
     pub(super) signals: SignalsCtx,
     pub(super) log: LogCtx,
     pub(super) clock: ClockCtx,
+    pub(super) reply: ReplyCtx,
 }
 
 impl RequestState {
@@ -61,6 +65,7 @@ impl RequestState {
             signals: contexts.signals,
             log: contexts.log,
             clock: contexts.clock,
+            reply: contexts.reply,
         }
     }
 

@@ -12,9 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::bindings::PipelinePre;
 use super::component::ComponentSummary;
-use super::state::RequestState;
+use super::contract::PipelinePre;
 
 /// Where a component version came from. Today: the config file, an upload to the admin
 /// API, or a file watched by `hybrid serve --watch`; fleets will add registry references.
@@ -57,7 +56,7 @@ pub struct Compiled {
     /// How it was obtained: compiled now, loaded from the on-disk cache, or already in
     /// memory.
     pub origin: CompileOrigin,
-    pub(super) pre: PipelinePre<RequestState>,
+    pub(super) pre: PipelinePre,
 }
 
 /// How a [`Compiled`] component was obtained, and what it cost.

@@ -214,6 +214,7 @@ pub struct Metrics {
     limit_hits: CounterFamily,
     shadows: CounterFamily,
     shadow_cost: CounterFamily,
+    streams: CounterFamily,
 }
 
 /// Shadow verdicts for one local model version of a pipeline (see [`crate::shadow`]).
@@ -307,6 +308,10 @@ impl Metrics {
                 "hybrid_shadow_cost_usd_total",
                 "Serverless spend of shadow requests in US dollars, by pipeline (also part of hybrid_cost_usd_total).",
             ),
+            streams: CounterFamily::new(
+                "hybrid_streams_total",
+                "Answers streamed to clients chunk by chunk, by pipeline and how they ended (completed; error: an SSE error event after the first chunk; client_gone: the client disconnected first).",
+            ),
         }
     }
 
@@ -354,6 +359,14 @@ impl Metrics {
     pub fn limit_hit(&self, pipeline: &str, limit: &str) {
         self.limit_hits.add(
             vec![("pipeline", pipeline.into()), ("limit", limit.into())],
+            1.0,
+        );
+    }
+
+    /// Records one streamed answer's end (`how`: `completed`, `error`, `client_gone`).
+    pub fn stream_ended(&self, pipeline: &str, how: &str) {
+        self.streams.add(
+            vec![("pipeline", pipeline.into()), ("outcome", how.into())],
             1.0,
         );
     }
@@ -468,6 +481,7 @@ impl Metrics {
         self.remote_seconds.encode(&mut out);
         self.cost.encode(&mut out);
         self.egress.encode(&mut out);
+        self.streams.encode(&mut out);
         self.deploys.encode(&mut out);
         self.canary_rollbacks.encode(&mut out);
         self.quarantines.encode(&mut out);

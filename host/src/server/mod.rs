@@ -29,6 +29,7 @@ mod admission;
 pub mod metrics;
 mod reply;
 mod routes;
+mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,10 +39,11 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 
 use crate::config::{Config, OpenAiModel};
 use crate::deploy::Deployer;
-use crate::runtime::{Outcome, PipelineError, Request, Runtime};
+use crate::runtime::{ChunkSink, Outcome, PipelineError, Request, Runtime};
 use crate::shadow::Shadows;
 use admission::Admission;
 use metrics::{Metrics, RemoteCallSample};
@@ -71,6 +73,17 @@ impl AppState {
     /// Runs `request` on pipeline `name` on a blocking worker once admitted, and records
     /// its metrics.
     async fn execute(&self, name: &str, request: Request) -> Result<(Request, Outcome), Refusal> {
+        self.execute_streaming(name, request, None).await
+    }
+
+    /// [`Self::execute`], with the chunks the guest emits sent to `sink` as they come
+    /// (see [`stream`]).
+    async fn execute_streaming(
+        &self,
+        name: &str,
+        request: Request,
+        sink: Option<ChunkSink>,
+    ) -> Result<(Request, Outcome), Refusal> {
         let started = std::time::Instant::now();
         let permit = self.admission.admit().await.map_err(|full| {
             tracing::warn!(
@@ -86,7 +99,7 @@ impl AppState {
         let pipeline = name.to_owned();
         let joined = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let served = runtime.serve(&pipeline, &request);
+            let served = runtime.serve_streaming(&pipeline, &request, sink);
             (request, served)
         })
         .await;
@@ -342,6 +355,7 @@ pub fn serve(deployer: Arc<Deployer>, listen: &str, options: &ServeOptions) -> a
         tracing::info!(%addr, pipelines = ?runtime.pipeline_names(), "serving");
         let app = router_with_metrics(runtime, &config, metrics);
         let mut stopped = stop_rx.clone();
+        let listener = listener.tap_io(no_delay);
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = stopped.wait_for(|s| *s).await;
         });
@@ -402,6 +416,15 @@ fn admin_listener(
             eprintln!("hybrid: admin API off (set {var} to turn it on)");
             Ok(None)
         }
+    }
+}
+
+/// Turns off Nagle's algorithm on an accepted connection: a streamed answer is many small
+/// writes, and each must leave when it is written, not wait for the client's delayed ACK
+/// (up to 40 ms per chunk otherwise).
+pub fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
     }
 }
 

@@ -105,6 +105,17 @@ impl ApiError {
             PipelineError::Rejected {
                 kind: "upstream", ..
             } => ("upstream_error", "upstream"),
+            PipelineError::Rejected {
+                kind: "rate-limited",
+                ..
+            } => ("rate_limit_error", "rate_limited"),
+            PipelineError::Rejected {
+                kind: "unavailable",
+                ..
+            } => ("upstream_error", "upstream_unavailable"),
+            PipelineError::Rejected {
+                kind: "timeout", ..
+            } => ("upstream_error", "upstream_timeout"),
             PipelineError::DeadlineExceeded { .. } => ("server_error", "deadline_exceeded"),
             PipelineError::MemoryExceeded { .. } => ("server_error", "memory_exceeded"),
             PipelineError::LimitExceeded { .. } => ("server_error", "limit_exceeded"),
@@ -120,17 +131,35 @@ impl ApiError {
                 retry_after_s: left,
                 ..
             } => e.retry_after = Some(u32::try_from(*left).unwrap_or(u32::MAX)),
+            // A provider's rate limit, an open circuit or a spent budget: the guest's hint,
+            // rounded up to whole seconds (at least 1), else the configured default.
+            PipelineError::Rejected {
+                kind: "rate-limited" | "unavailable",
+                retry_after_ms,
+                ..
+            } => {
+                e.retry_after =
+                    Some(retry_after_ms.map_or(retry_after_s, |ms| ms.div_ceil(1000).max(1)));
+            }
             _ => {}
         }
         e
     }
 }
 
+impl ApiError {
+    /// The OpenAI error body, `{"error": {"message", "type", "param", "code"}}` (also the
+    /// data of the SSE error event that ends a failed stream).
+    pub fn body(&self) -> serde_json::Value {
+        json!({"error": {
+            "message": self.message, "type": self.kind, "param": self.param, "code": self.code,
+        }})
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {
-            "message": self.message, "type": self.kind, "param": self.param, "code": self.code,
-        }});
+        let body = self.body();
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         if let Some(secs) = self.retry_after {

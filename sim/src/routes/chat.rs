@@ -87,7 +87,7 @@ pub async fn create(
     }
 }
 
-fn complete(state: &SimState, body: &[u8]) -> Result<Response, ApiError> {
+fn complete(state: &Arc<SimState>, body: &[u8]) -> Result<Response, ApiError> {
     let request: ChatRequest = parse_json(body)?;
     check_model(state, &request.model)?;
     validate(&request)?;
@@ -114,7 +114,7 @@ fn complete(state: &SimState, body: &[u8]) -> Result<Response, ApiError> {
             &reply,
             include_usage.then_some(usage),
         );
-        sse_response(events, state.token_delay())
+        sse_response(events, state.token_delay(), StreamWatch::new(state))
     } else {
         Json(json!({
             "id": id,
@@ -294,14 +294,51 @@ fn stream_events(
     events
 }
 
-fn sse_response(events: VecDeque<Event>, token_delay: Duration) -> Response {
-    let frames = stream::unfold(events, move |mut events| async move {
-        let (delayed, data) = events.pop_front()?;
+/// Counts how a stream ended: `completed` once its last event is sent, `cancelled` if the
+/// body is dropped before that (the client closed the connection mid-stream).
+struct StreamWatch {
+    state: Arc<SimState>,
+    finished: bool,
+}
+
+impl StreamWatch {
+    fn new(state: &Arc<SimState>) -> Self {
+        Self {
+            state: state.clone(),
+            finished: false,
+        }
+    }
+
+    fn finish(&mut self) {
+        if !self.finished {
+            self.finished = true;
+            self.state.stats.stream_ended(false);
+        }
+    }
+}
+
+impl Drop for StreamWatch {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.state.stats.stream_ended(true);
+        }
+    }
+}
+
+fn sse_response(events: VecDeque<Event>, token_delay: Duration, watch: StreamWatch) -> Response {
+    let frames = stream::unfold((events, watch), move |(mut events, mut watch)| async move {
+        let Some((delayed, data)) = events.pop_front() else {
+            watch.finish();
+            return None;
+        };
         if delayed && !token_delay.is_zero() {
             tokio::time::sleep(token_delay).await;
         }
         let frame = Bytes::from(format!("data: {data}\n\n"));
-        Some((Ok::<Bytes, std::convert::Infallible>(frame), events))
+        Some((
+            Ok::<Bytes, std::convert::Infallible>(frame),
+            (events, watch),
+        ))
     });
     let mut response = (StatusCode::OK, Body::from_stream(frames)).into_response();
     let headers = response.headers_mut();

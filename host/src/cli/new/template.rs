@@ -3,7 +3,9 @@
 //!
 //! - the language's template, `host/templates/<lang>/` (see `host/templates/README.md`
 //!   for its file names and placeholders), rendered for the plugin's name;
-//! - the WIT package, `wit/*.wit`, as the project's `wit/`;
+//! - the WIT package as the project's `wit/`: the current one, `wit/*.wit`, for Rust
+//!   (the SDK is written against it); the frozen 0.1.1, `wit/released/0.1.1/*.wit`, for
+//!   Python, whose template answers whole and is served as a 0.1 component;
 //! - for Rust, the guest SDK's sources, `guest/sdk/src/*.rs`, as `sdk/hybrid-guest/src/`,
 //!   beside the template's standalone `Cargo.toml` for it. The SDK generates its bindings
 //!   from `../../wit`, which from `sdk/hybrid-guest` is the project's `wit/`, so its
@@ -85,8 +87,21 @@ const PYTHON: &[TemplateFile] = template!["python":
     "request.json" => "request.json",
 ];
 
-/// The WIT package `hybrid:inference`.
+/// The WIT package `hybrid:inference`, current version (Rust projects).
 const WIT: &[(&str, &str)] = embed!("../../../../wit/":
+    "clock.wit",
+    "local.wit",
+    "log.wit",
+    "messages.wit",
+    "remote.wit",
+    "reply.wit",
+    "signals.wit",
+    "tensors.wit",
+    "world.wit",
+);
+
+/// The WIT package `hybrid:inference@0.1.1` (Python projects).
+const WIT_0_1: &[(&str, &str)] = embed!("../../../../wit/released/0.1.1/":
     "clock.wit",
     "local.wit",
     "log.wit",
@@ -110,6 +125,7 @@ const SDK: &[(&str, &str)] = embed!("../../../../guest/sdk/src/":
     "request.rs",
     "response.rs",
     "signals.rs",
+    "stream.rs",
     "tensor.rs",
 );
 
@@ -160,12 +176,12 @@ fn rust(name: &str) -> Vec<ProjectFile> {
     let sdk = SDK
         .iter()
         .map(|(file, text)| ProjectFile::verbatim(format!("{SDK_DIR}src/{file}"), text));
-    template.chain(wit()).chain(sdk).collect()
+    template.chain(wit(WIT)).chain(sdk).collect()
 }
 
-/// The Python project: the template and the WIT package.
+/// The Python project: the template and the WIT package (0.1.1).
 fn python(name: &str) -> Vec<ProjectFile> {
-    rendered(PYTHON, name).chain(wit()).collect()
+    rendered(PYTHON, name).chain(wit(WIT_0_1)).collect()
 }
 
 /// The template's files with `{{name}}` and `{{crate_name}}` filled in.
@@ -182,9 +198,10 @@ fn rendered(template: &'static [TemplateFile], name: &str) -> impl Iterator<Item
     })
 }
 
-/// The WIT package as the project's `wit/`.
-fn wit() -> impl Iterator<Item = ProjectFile> {
-    WIT.iter()
+/// A WIT package as the project's `wit/`.
+fn wit(files: &'static [(&'static str, &'static str)]) -> impl Iterator<Item = ProjectFile> {
+    files
+        .iter()
         .map(|(file, text)| ProjectFile::verbatim(format!("{WIT_DIR}{file}"), text))
 }
 
@@ -202,9 +219,14 @@ pub fn component(lang: Lang, name: &str) -> String {
     }
 }
 
-/// The WIT package the project is built against, e.g. `hybrid:inference@0.1.1`.
-pub fn wit_package() -> &'static str {
-    WIT.iter()
+/// The WIT package a project in `lang` is built against, e.g. `hybrid:inference@0.2.0`.
+pub fn wit_package(lang: Lang) -> &'static str {
+    let files = match lang {
+        Lang::Rust => WIT,
+        Lang::Python => WIT_0_1,
+    };
+    files
+        .iter()
         .flat_map(|(_, text)| text.lines())
         .find_map(|line| line.strip_prefix("package ")?.strip_suffix(';'))
         .unwrap_or("hybrid:inference")
@@ -293,7 +315,12 @@ mod tests {
     #[test]
     fn every_wit_file_is_embedded() {
         assert_eq!(listed(WIT), files_in(&repo().join("wit"), ".wit", false));
-        assert_eq!(wit_package(), "hybrid:inference@0.1.1");
+        assert_eq!(wit_package(Lang::Rust), "hybrid:inference@0.2.0");
+        assert_eq!(
+            listed(WIT_0_1),
+            files_in(&repo().join("wit/released/0.1.1"), ".wit", false)
+        );
+        assert_eq!(wit_package(Lang::Python), "hybrid:inference@0.1.1");
     }
 
     #[test]
@@ -430,7 +457,11 @@ mod tests {
         let file = |path: &str| &files.iter().find(|f| f.path == path).expect(path).text;
         assert!(file("Cargo.toml").contains("name = \"demo-plugin\""));
         assert!(file("README.md").contains(&component(Lang::Rust, "demo-plugin")));
-        assert_eq!(file("wit/world.wit"), WIT[7].1);
+        let world = WIT
+            .iter()
+            .find(|(f, _)| *f == "world.wit")
+            .expect("world.wit");
+        assert_eq!(file("wit/world.wit"), world.1);
         assert_eq!(file("sdk/hybrid-guest/src/lib.rs"), SDK[3].1);
         assert!(file("sdk/hybrid-guest/src/lib.rs").contains("path: \"../../wit\""));
         let paths: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
@@ -505,8 +536,11 @@ mod tests {
             assert!(!f.text.contains("{{"), "{}: a placeholder is left", f.path);
         }
         let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
-        let wit: Vec<String> = WIT.iter().map(|(f, _)| format!("{WIT_DIR}{f}")).collect();
-        assert_eq!(paths.len(), PYTHON.len() + WIT.len());
+        let wit: Vec<String> = WIT_0_1
+            .iter()
+            .map(|(f, _)| format!("{WIT_DIR}{f}"))
+            .collect();
+        assert_eq!(paths.len(), PYTHON.len() + WIT_0_1.len());
         assert!(wit.iter().all(|w| paths.contains(&w.as_str())));
         assert!(!paths.iter().any(|p| p.starts_with(SDK_DIR)));
         let executable: Vec<&str> = files

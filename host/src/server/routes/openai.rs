@@ -4,9 +4,16 @@
 //! Each model id a client may ask for is mapped by the config (`[[openai_model]]`) to a
 //! pipeline, whose component decides how to serve it: locally, on serverless, or not at
 //! all. The client's JSON goes to the component unchanged; its OpenAI-shaped answer comes
-//! back unchanged, with the `x-hybrid-*` headers added. Streaming is produced by the host
-//! from the component's complete answer: the client sees a standard SSE stream, but the
-//! first token arrives when the whole completion is ready.
+//! back unchanged, with the `x-hybrid-*` headers added.
+//!
+//! With `stream: true`, a component that streams (0.2 `reply.emit`, as chat-router does)
+//! has each chunk relayed as a `chat.completion.chunk` event the moment it emits it
+//! ([`crate::server::stream`]): a role chunk first, then the deltas, then, with
+//! `stream_options.include_usage`, a usage chunk summing the request's serverless calls
+//! (with a `hybrid` block: route and cost in US dollars, since the `x-hybrid-*` headers
+//! went out before they were known), then `[DONE]`; a failure after the first chunk ends the stream with an `{"error": ...}`
+//! event. A component that answers whole (every 0.1 component) has its complete answer
+//! re-emitted as such a stream, its first token arriving with the last.
 
 use std::sync::Arc;
 
@@ -18,13 +25,75 @@ use serde_json::{Value, json};
 
 use super::{hybrid_metadata, read_body, request_id};
 use crate::config::OpenAiKind;
-use crate::runtime::Request;
+use crate::remote::ChatChunk;
+use crate::runtime::{Outcome, Request};
 use crate::server::AppState;
 use crate::server::reply::{ApiError, hybrid_headers, json_with_headers};
+use crate::server::stream::{self, EventFormat, Relay};
 
 /// `POST /v1/chat/completions`.
 pub async fn chat(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
     serve(&state, OpenAiKind::Chat, request).await
+}
+
+/// `chat.completion.chunk` events for a streamed answer.
+struct ChunkEvents {
+    id: String,
+    model: String,
+    created: u64,
+    include_usage: bool,
+}
+
+impl ChunkEvents {
+    fn event(&self, choices: Value) -> Value {
+        json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+               "model": self.model, "choices": choices})
+    }
+}
+
+impl EventFormat for ChunkEvents {
+    fn opening(&self) -> Vec<String> {
+        vec![
+            self.event(json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]))
+                .to_string(),
+        ]
+    }
+
+    fn chunk(&self, chunk: &ChatChunk) -> Option<String> {
+        if chunk.delta.is_empty() && chunk.finish_reason.is_none() {
+            return None;
+        }
+        let delta = if chunk.delta.is_empty() {
+            json!({})
+        } else {
+            json!({"content": chunk.delta})
+        };
+        let choices = json!([{"index": 0, "delta": delta, "finish_reason": chunk.finish_reason}]);
+        Some(self.event(choices).to_string())
+    }
+
+    fn closing(&self, _request: &Request, outcome: &Outcome) -> Vec<String> {
+        let mut events = Vec::new();
+        if self.include_usage {
+            let (input, output) = outcome.remote_calls.iter().fold((0u64, 0u64), |(i, o), c| {
+                (
+                    i + u64::from(c.usage.input_tokens),
+                    o + u64::from(c.usage.output_tokens),
+                )
+            });
+            let mut last = self.event(json!([]));
+            last["usage"] = json!({"prompt_tokens": input, "completion_tokens": output,
+                                   "total_tokens": input + output});
+            // The `x-hybrid-*` headers went out before the cost was known: say it here.
+            last["hybrid"] = json!({
+                "route": outcome.response.routing.route,
+                "cost_usd": crate::envelope::cost_usd(outcome),
+            });
+            events.push(last.to_string());
+        }
+        events.push("[DONE]".to_owned());
+        events
+    }
 }
 
 /// `POST /v1/embeddings`.
@@ -45,37 +114,69 @@ pub async fn models(State(state): State<Arc<AppState>>) -> Response {
     axum::Json(json!({"object": "list", "data": data})).into_response()
 }
 
-async fn serve(state: &AppState, kind: OpenAiKind, request: axum::extract::Request) -> Response {
+async fn serve(
+    state: &Arc<AppState>,
+    kind: OpenAiKind,
+    request: axum::extract::Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     let id = request_id(&parts.headers, || state.runtime.new_request_id());
     match prepare(state, kind, &parts.headers, body, &id).await {
-        Ok((pipeline, request, stream)) => match state.execute(&pipeline, request).await {
-            Ok((request, outcome)) => {
-                let headers = hybrid_headers(&request, &outcome);
-                let Ok(mut answer) = serde_json::from_slice::<Value>(&outcome.response.body) else {
-                    return ApiError::new(
-                        StatusCode::BAD_GATEWAY,
-                        "server_error",
-                        format!("pipeline {pipeline:?} answered with a body that is not JSON"),
-                    )
-                    .request_id(&id)
-                    .into_response();
-                };
-                // Guests have no wall clock: stamp `created` here.
-                if answer.get("created").and_then(Value::as_u64) == Some(0) {
-                    answer["created"] = json!(unix_now());
+        Ok((pipeline, request, stream, model)) => {
+            let finished = match stream {
+                Some(include_usage) => {
+                    let events = ChunkEvents {
+                        id: format!("chatcmpl-{id}"),
+                        model,
+                        created: unix_now(),
+                        include_usage,
+                    };
+                    match stream::relay(state.clone(), pipeline.clone(), request, events).await {
+                        Relay::Streamed(response) => return response,
+                        Relay::Whole(finished) => *finished,
+                    }
                 }
-                let body = answer.to_string().into_bytes();
-                let response = match stream {
-                    Some(include_usage) => sse(headers, &body, include_usage),
-                    None => json_with_headers(headers, body),
-                };
-                state.shadow(&pipeline, &request, &outcome);
-                response
-            }
-            Err(refusal) => ApiError::from_refusal(state, refusal, &id).into_response(),
-        },
+                None => state.execute(&pipeline, request).await,
+            };
+            answer(state, &pipeline, &id, stream, finished)
+        }
         Err(error) => error.request_id(&id).into_response(),
+    }
+}
+
+/// A whole answer: the component's JSON (as an SSE stream when asked), or the error.
+fn answer(
+    state: &AppState,
+    pipeline: &str,
+    id: &str,
+    stream: Option<bool>,
+    finished: stream::Finished,
+) -> Response {
+    match finished {
+        Ok((request, outcome)) => {
+            let headers = hybrid_headers(&request, &outcome);
+            let Ok(mut answer) = serde_json::from_slice::<Value>(&outcome.response.body) else {
+                return ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "server_error",
+                    format!("pipeline {pipeline:?} answered with a body that is not JSON"),
+                )
+                .request_id(id)
+                .into_response();
+            };
+            // Guests have no wall clock: stamp `created` here.
+            if answer.get("created").and_then(Value::as_u64) == Some(0) {
+                answer["created"] = json!(unix_now());
+            }
+            let body = answer.to_string().into_bytes();
+            let response = match stream {
+                Some(include_usage) => sse(headers, &body, include_usage),
+                None => json_with_headers(headers, body),
+            };
+            state.shadow(pipeline, &request, &outcome);
+            response
+        }
+        Err(refusal) => ApiError::from_refusal(state, refusal, id).into_response(),
     }
 }
 
@@ -85,15 +186,15 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Validates the client's JSON just enough to route it: which pipeline, and whether to
-/// stream (`Some(include_usage)`).
+/// Validates the client's JSON just enough to route it: which pipeline, whether to
+/// stream (`Some(include_usage)`), and the model id the client asked for.
 async fn prepare(
     state: &AppState,
     kind: OpenAiKind,
     headers: &axum::http::HeaderMap,
     body: Body,
     id: &str,
-) -> Result<(String, Request, Option<bool>), ApiError> {
+) -> Result<(String, Request, Option<bool>, String), ApiError> {
     // Read first, so the refusals below reach a client that is still sending.
     let body = read_body(headers, body, state.max_body_bytes).await?;
     let content_type = headers
@@ -171,7 +272,7 @@ async fn prepare(
         body: body.to_vec(),
         metadata,
     };
-    Ok((mapped.pipeline.clone(), request, stream))
+    Ok((mapped.pipeline.clone(), request, stream, model.to_owned()))
 }
 
 /// Re-emits a complete `chat.completion` as the `chat.completion.chunk` SSE stream

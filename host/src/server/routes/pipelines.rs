@@ -3,6 +3,12 @@
 //! metadata; the answer is the JSON envelope (result, routing record, calls, timings).
 //! Once the answer is built, a pipeline with `shadow` may serve the request again in the
 //! background ([`crate::shadow`]); the answer never waits for it.
+//!
+//! A client that accepts `text/event-stream` gets the chunks a 0.2 component emits as
+//! they come ([`crate::server::stream`]): one event per chunk, `{"delta": text,
+//! "finish_reason": reason-or-null}`, then the envelope as the last event, then `[DONE]`
+//! (or an `{"error": ...}` event if the request failed after its first chunk). A component
+//! that answers whole is answered with the envelope as usual.
 
 use std::sync::Arc;
 
@@ -12,9 +18,39 @@ use axum::response::{IntoResponse, Response};
 
 use super::{hybrid_metadata, read_body, request_id};
 use crate::envelope;
-use crate::runtime::Request;
+use crate::remote::ChatChunk;
+use crate::runtime::{Outcome, Request};
 use crate::server::AppState;
 use crate::server::reply::{ApiError, hybrid_headers, json_with_headers};
+use crate::server::stream::{self, EventFormat, Relay};
+
+/// Events of a streamed pipeline answer.
+struct DeltaEvents {
+    pipeline: String,
+}
+
+impl EventFormat for DeltaEvents {
+    fn opening(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn chunk(&self, chunk: &ChatChunk) -> Option<String> {
+        if chunk.delta.is_empty() && chunk.finish_reason.is_none() {
+            return None;
+        }
+        Some(
+            serde_json::json!({"delta": chunk.delta, "finish_reason": chunk.finish_reason})
+                .to_string(),
+        )
+    }
+
+    fn closing(&self, request: &Request, outcome: &Outcome) -> Vec<String> {
+        vec![
+            envelope::to_json(&self.pipeline, request, outcome).to_string(),
+            "[DONE]".to_owned(),
+        ]
+    }
+}
 
 /// Serves one request on the named pipeline.
 pub async fn handle(
@@ -64,7 +100,23 @@ pub async fn handle(
         body: body.to_vec(),
         metadata,
     };
-    match state.execute(&name, request).await {
+    let wants_stream = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    let finished = if wants_stream {
+        let events = DeltaEvents {
+            pipeline: name.clone(),
+        };
+        match stream::relay(state.clone(), name.clone(), request, events).await {
+            Relay::Streamed(response) => return response,
+            Relay::Whole(finished) => *finished,
+        }
+    } else {
+        state.execute(&name, request).await
+    };
+    match finished {
         Ok((request, outcome)) => {
             let envelope = envelope::to_json(&name, &request, &outcome);
             let response = json_with_headers(
