@@ -18,6 +18,7 @@ mod deploy;
 mod endpoint;
 mod expand;
 pub mod limits;
+mod nn;
 mod quarantine;
 mod server;
 pub mod settings;
@@ -26,6 +27,7 @@ mod shadow;
 pub use deploy::{AdminConfig, AutoRollback, DeployConfig, SmokeRequest};
 pub use endpoint::{BudgetConfig, EndpointConfig, EndpointKind, Prices};
 pub use limits::{Limit, Limits};
+pub use nn::NnConfig;
 pub use quarantine::QuarantineConfig;
 pub use server::{OpenAiKind, OpenAiModel, ServerConfig};
 pub use settings::Settings;
@@ -103,6 +105,8 @@ pub struct RuntimeConfig {
     pub max_memory_mib: u64,
     /// Granularity of deadlines in milliseconds: a guest overruns by at most this much.
     pub epoch_tick_ms: u64,
+    /// `[runtime.nn]`: what guests may do through `wasi:nn` beyond `load-by-name`.
+    pub nn: NnConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -111,6 +115,7 @@ impl Default for RuntimeConfig {
             max_instances: 1024,
             max_memory_mib: 512,
             epoch_tick_ms: 5,
+            nn: NnConfig::default(),
         }
     }
 }
@@ -322,6 +327,7 @@ impl Config {
                 "runtime: max_instances, max_memory_mib and epoch_tick_ms must be > 0".into(),
             );
         }
+        rt.nn.validate()?;
         let mut names = HashSet::new();
         for m in &self.models {
             if !names.insert(&m.name) {

@@ -1,8 +1,8 @@
 //! The wasmtime side of the host: pipelines prepared once, a fresh sandbox per request.
 //!
-//! A [`Runtime`] owns the engine, the linker (WASI with an empty context plus the host
-//! side of every `hybrid:inference` interface), the local models and the table of
-//! pipelines. Serving a request takes these steps:
+//! A [`Runtime`] owns the engine, the linker (WASI with an empty context, the host side
+//! of every `hybrid:inference` interface and standard `wasi:nn` on the same models), the
+//! local models and the table of pipelines. Serving a request takes these steps:
 //! 1. look up the pipeline; refuse the request at once if it is quarantined (see
 //!    [`quarantine`]); pick the version that serves the request (the stable one,
 //!    or a canary for its share; see [`rollout`]), and take the current set of local
@@ -38,6 +38,7 @@ mod signals_host;
 mod state;
 mod version;
 mod wasi_grant;
+mod wasi_nn;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -62,8 +63,9 @@ pub use version::{
     CompileOrigin, Compiled, ComponentSource, ComponentVersion, StatsSnapshot, VersionStats,
     short_digest,
 };
+pub use wasi_nn::GUEST_BYTES_LABEL;
 
-use crate::config::{Config, PipelineConfig, RuntimeConfig, settings};
+use crate::config::{Config, NnConfig, PipelineConfig, RuntimeConfig, settings};
 use crate::local::{LoadError, ModelRegistry};
 use crate::remote::{CallRecord, FailedCall, Remote, SetupError};
 use clock_host::ClockCtx;
@@ -74,6 +76,7 @@ use log_host::LogCtx;
 use remote_host::RemoteCtx;
 use signals_host::SignalsCtx;
 use state::{Contexts, RequestState};
+use wasi_nn::NnCtx;
 
 /// The runtime could not start or a pipeline could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +185,8 @@ pub struct Runtime {
     /// Told of every pipeline entering quarantine (the server counts them).
     quarantine_observer: std::sync::OnceLock<QuarantineObserver>,
     tick: Duration,
+    /// `[runtime.nn]`: what guests may do through `wasi:nn`.
+    nn: NnConfig,
     next_id: AtomicU64,
     _ticker: engine::EpochTicker,
 }
@@ -222,6 +227,7 @@ impl Runtime {
             rollback_observer: std::sync::OnceLock::new(),
             quarantine_observer: std::sync::OnceLock::new(),
             tick,
+            nn: config.nn,
             next_id: AtomicU64::new(0),
         })
     }
@@ -519,6 +525,7 @@ impl Runtime {
                 signals: SignalsCtx::new(self.remote.clone(), self.load.clone()),
                 log: LogCtx::new(&config.name, request_id),
                 clock: ClockCtx::new(deadline),
+                nn: NnCtx::new(self.nn, config.memory_bytes() as u64),
             },
         );
         let mut store = Store::new(&self.engine, state);
@@ -565,7 +572,8 @@ pub type RollbackObserver = Arc<dyn Fn(&str, &str, &str) + Send + Sync>;
 pub type QuarantineObserver = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// The linker every pipeline is resolved against: the WASI it is granted (empty context,
-/// waits bounded by the request's deadline, no sockets) and our world.
+/// waits bounded by the request's deadline, no sockets), our world, and standard
+/// `wasi:nn` on the same models (see [`wasi_nn`]).
 fn link(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
     let mut linker: Linker<RequestState> = Linker::new(engine);
     wasi_grant::add_to_linker(&mut linker)?;
@@ -574,5 +582,6 @@ fn link(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
     bindings::clock::add_to_linker::<_, HasSelf<ClockCtx>>(&mut linker, |s| &mut s.clock)?;
     bindings::remote::add_to_linker::<_, HasSelf<RemoteCtx>>(&mut linker, |s| &mut s.remote)?;
     bindings::signals::add_to_linker::<_, HasSelf<SignalsCtx>>(&mut linker, |s| &mut s.signals)?;
+    wasi_nn::add_to_linker(&mut linker, RequestState::nn)?;
     Ok(linker)
 }
