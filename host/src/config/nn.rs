@@ -23,7 +23,9 @@ pub struct NnConfig {
     /// The most bytes of ONNX model a guest may pass to `wasi:nn` `load` (all builders
     /// together); larger models get `too-large`. 0 turns `load` off (`security`):
     /// guests then use the registry's models through `load-by-name`. Model bytes are
-    /// parsed and optimised on the host's CPU for every request that loads them.
+    /// parsed and optimised on the host's CPU (on a CPU slot) for every request that
+    /// loads them, and the request's deadline can stop the guest only once tract is done:
+    /// this limit is also what bounds that time.
     pub load_bytes_max: u64,
     /// Whether a `load` asking for execution target `gpu` or `tpu` runs on the CPU
     /// instead of failing with `unsupported-operation`.
