@@ -266,3 +266,32 @@ pub fn digits_model_toml(version: &str) -> String {
         existing(root().join("models/digits-v1.onnx"), "models/train-digits").display()
     )
 }
+
+/// The body of `nn-probe`'s mode `run` for `inputs` (the format
+/// `guest/nn-probe/src/probe.rs` decodes): per tensor, little-endian `u32` name length,
+/// the name, a type byte (0 FP32, 1 U8, 2 I32, 3 I64), `u32` rank, `u32` dimensions,
+/// `u32` data length, the data.
+pub fn nn_probe_body(inputs: &[hybrid::local::NamedTensor]) -> Vec<u8> {
+    use hybrid::local::ElementType;
+    let word = |body: &mut Vec<u8>, n: usize| {
+        body.extend_from_slice(&u32::try_from(n).expect("fits u32").to_le_bytes());
+    };
+    let mut body = Vec::new();
+    for input in inputs {
+        word(&mut body, input.name.len());
+        body.extend_from_slice(input.name.as_bytes());
+        body.push(match input.tensor.ty {
+            ElementType::Fp32 => 0,
+            ElementType::U8 => 1,
+            ElementType::I32 => 2,
+            ElementType::I64 => 3,
+        });
+        word(&mut body, input.tensor.dims.len());
+        for &d in &input.tensor.dims {
+            word(&mut body, d);
+        }
+        word(&mut body, input.tensor.data.len());
+        body.extend_from_slice(&input.tensor.data);
+    }
+    body
+}

@@ -19,7 +19,7 @@ use serde::Deserialize;
 pub struct Limits {
     /// Serverless calls (`remote.*`) per request.
     pub remote_calls: u32,
-    /// Local model runs (`local.run`) per request.
+    /// Local model runs per request: `local.run`, and `wasi:nn` `compute` and `load`.
     pub model_runs: u32,
     /// Bytes of the answer's body.
     pub response_bytes: u64,

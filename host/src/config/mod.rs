@@ -18,6 +18,7 @@ mod deploy;
 mod endpoint;
 mod expand;
 pub mod limits;
+mod nn;
 mod quarantine;
 mod server;
 pub mod settings;
@@ -26,6 +27,7 @@ mod shadow;
 pub use deploy::{AdminConfig, AutoRollback, DeployConfig, SmokeRequest};
 pub use endpoint::{BudgetConfig, EndpointConfig, EndpointKind, Prices};
 pub use limits::{Limit, Limits};
+pub use nn::NnConfig;
 pub use quarantine::QuarantineConfig;
 pub use server::{OpenAiKind, OpenAiModel, ServerConfig};
 pub use settings::Settings;
@@ -107,6 +109,8 @@ pub struct RuntimeConfig {
     /// is compiled into the code of every pipeline and slows all of them a little. Turned
     /// on by itself when any pipeline sets `limits.fuel`.
     pub fuel: bool,
+    /// `[runtime.nn]`: what guests may do through `wasi:nn` beyond `load-by-name`.
+    pub nn: NnConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -116,6 +120,7 @@ impl Default for RuntimeConfig {
             max_memory_mib: 512,
             epoch_tick_ms: 5,
             fuel: false,
+            nn: NnConfig::default(),
         }
     }
 }
@@ -329,6 +334,7 @@ impl Config {
                 "runtime: max_instances, max_memory_mib and epoch_tick_ms must be > 0".into(),
             );
         }
+        rt.nn.validate()?;
         let mut names = HashSet::new();
         for m in &self.models {
             if !names.insert(&m.name) {

@@ -2,10 +2,10 @@
 //!
 //! The [`ModelRegistry`] owns every local model for the life of the process. At start it
 //! checks each file against the sha256 the operator configured, loads it once through a
-//! [`Backend`] (tract today; `wasi:nn` backends later sit behind the same trait) and
-//! shares it across requests. Every call from a guest is validated against the model's
-//! declared inputs before the backend sees it, so a guest's mistake is a typed
-//! [`LocalError`] it can act on, never a host panic.
+//! [`Backend`] (tract) and shares it across requests. Guests reach the models through
+//! the `local` interface or standard `wasi:nn` (`crate::runtime` binds both); either way
+//! every call is validated against the model's declared inputs before the backend sees
+//! it, so a guest's mistake is a typed [`LocalError`] it can act on, never a host panic.
 
 mod checksum;
 mod cpu_slots;
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 pub use checksum::{ChecksumError, sha256_bytes, sha256_file};
 pub use cpu_slots::{CpuSlots, OwnedCpuSlot};
 pub use tensor::{ElementType, NamedTensor, ShapeProblem, Tensor, TensorSpec};
-pub use tract_backend::TractModel;
+pub use tract_backend::{BytesError, TractModel};
 
 use crate::config::ModelConfig;
 
@@ -298,7 +298,8 @@ impl ModelRegistry {
         })
     }
 
-    fn unknown(&self, model: &str) -> LocalError {
+    /// The error for a model name that is not loaded, listing the loaded ones.
+    pub fn unknown(&self, model: &str) -> LocalError {
         let known: Vec<&str> = self.models.iter().map(|m| m.info.name.as_str()).collect();
         LocalError::UnknownModel(format!(
             "no local model named {model:?}; loaded: [{}]",
@@ -312,12 +313,27 @@ impl ModelRegistry {
         let Some(model) = self.get(model) else {
             return Err(self.unknown(model));
         };
+        self.run_model(model, inputs)
+    }
+
+    /// Runs a model already in hand (a registry model a `wasi:nn` graph holds, or one a
+    /// guest loaded from bytes) with the same checks as [`ModelRegistry::run`], on this
+    /// registry's CPU slots. A backend panic is caught and reported as
+    /// [`LocalError::ExecutionFailed`]: models a guest loaded are guest input.
+    pub fn run_model(
+        &self,
+        model: &LocalModel,
+        inputs: Vec<NamedTensor>,
+    ) -> Result<ModelRun, LocalError> {
         let ordered = order_inputs(&model.info, inputs)?;
         let _slot = self.cpu.acquire();
         let started = Instant::now();
-        let outputs = model.backend.run(ordered).map_err(|e| {
-            LocalError::ExecutionFailed(format!("model {:?}: {e}", model.info.name))
-        })?;
+        let failed =
+            |e: String| LocalError::ExecutionFailed(format!("model {:?}: {e}", model.info.name));
+        let outputs =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.backend.run(ordered)))
+                .map_err(|_| failed("the backend panicked".to_owned()))?
+                .map_err(failed)?;
         let elapsed = started.elapsed();
         let outputs = model
             .info
@@ -334,6 +350,36 @@ impl ModelRegistry {
             outputs,
             elapsed,
         })
+    }
+}
+
+impl ModelRegistry {
+    /// Parses and optimises ONNX `bytes` a guest sent (`wasi:nn` `load`) into a model
+    /// named `name` at `version`, holding one of this registry's CPU slots meanwhile
+    /// (optimising is as CPU-bound as running). The caller bounds the size. A tract
+    /// panic on malformed bytes is caught and reported as [`BytesError::Parse`].
+    pub fn load_onnx_bytes(
+        &self,
+        name: &str,
+        version: &str,
+        bytes: &[u8],
+    ) -> Result<LocalModel, BytesError> {
+        let _slot = self.cpu.acquire();
+        let started = Instant::now();
+        let backend = std::panic::catch_unwind(|| TractModel::from_onnx_bytes(bytes))
+            .map_err(|_| BytesError::Parse("tract panicked while reading it".to_owned()))??;
+        tracing::debug!(
+            model = name,
+            bytes = bytes.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "loaded model bytes from a guest"
+        );
+        Ok(LocalModel::new(
+            name,
+            version,
+            &sha256_bytes(bytes),
+            Box::new(backend),
+        ))
     }
 }
 

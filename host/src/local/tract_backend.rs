@@ -5,6 +5,11 @@
 //! declared) -> `into_typed` (read the declared inputs and outputs) -> `into_optimized`
 //! -> `into_runnable`. The runnable plan is immutable and shared; each call spawns its own
 //! state, so concurrent requests never contend on a lock.
+//!
+//! Model bytes a guest sends through `wasi:nn` `load` take the same chain from
+//! `model_for_read` on, with the model's own input declarations (there is no operator
+//! config to pin them). Parsed from memory, a model has no directory: tract refuses any
+//! external-data reference in it, so guest bytes can never make the host open a file.
 
 use std::sync::Arc;
 
@@ -46,6 +51,20 @@ impl TractModel {
                 .with_input_fact(index, InferenceFact::dt_shape(datum_type(ty), shape))
                 .with_context(|| format!("pinning input {:?}", fact.name))?;
         }
+        Self::prepare(model)
+    }
+
+    /// Parses ONNX `bytes` (a guest's `wasi:nn` `load`) and prepares them as
+    /// [`TractModel::load`] does, with the model's own input declarations.
+    pub fn from_onnx_bytes(bytes: &[u8]) -> Result<Self, BytesError> {
+        let model = tract_onnx::onnx()
+            .model_for_read(&mut &*bytes)
+            .map_err(|e| BytesError::Parse(format!("{e:#}")))?;
+        Self::prepare(model).map_err(|e| BytesError::Prepare(format!("{e:#}")))
+    }
+
+    /// Steps 3 and 4 of the chain, shared by files and bytes.
+    fn prepare(model: InferenceModel) -> anyhow::Result<Self> {
         // 3. Resolve types and shapes everywhere, and read the model's declared interface.
         let typed = model.into_typed().context("analysing the graph")?;
         let inputs = specs(&typed, typed.input_outlets()?)?;
@@ -62,6 +81,18 @@ impl TractModel {
             outputs,
         })
     }
+}
+
+/// Why ONNX bytes could not become a model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BytesError {
+    /// The bytes are not an ONNX model (protobuf decoding or graph translation failed).
+    #[error("not an ONNX model tract can read: {0}")]
+    Parse(String),
+    /// The model parsed but tract cannot type, optimise or plan it (an unsupported
+    /// operator, unknown shapes).
+    #[error("tract cannot prepare this ONNX model: {0}")]
+    Prepare(String),
 }
 
 impl Backend for TractModel {

@@ -2,8 +2,8 @@
 //! is wrong with the component rather than how the compiler noticed.
 //!
 //! Steps: check the binary is a component (not a core module), compile it, resolve its
-//! imports against the host's linker (every import must be one the host provides: WASI
-//! and `hybrid:inference`), then type-check its exports against the `pipeline` world.
+//! imports against the host's linker (every import must be one the host provides: WASI,
+//! `wasi:nn` and `hybrid:inference`), then type-check its exports against the `pipeline` world.
 //! `hybrid check` runs the same steps and reports what it found.
 
 use wasmtime::Engine;

@@ -78,27 +78,61 @@ impl local::Host for LocalCtx {
         model: String,
         inputs: Vec<NamedTensor>,
     ) -> Result<Vec<NamedTensor>, local::Error> {
+        self.take_run().map_err(error_to_wit)?;
+        let inputs = inputs
+            .into_iter()
+            .map(tensor_from_wit)
+            .collect::<Result<Vec<_>, _>>()?;
+        let models = self.models.clone();
+        let Some(loaded) = models.get(&model) else {
+            return Err(error_to_wit(models.unknown(&model)));
+        };
+        let outputs = self
+            .run_counted(loaded, &model, inputs)
+            .map_err(error_to_wit)?;
+        Ok(outputs.into_iter().map(tensor_to_wit).collect())
+    }
+}
+
+impl LocalCtx {
+    /// The request's set of models.
+    pub(super) fn models(&self) -> &Arc<ModelRegistry> {
+        &self.models
+    }
+
+    /// Counts one run against `limits.model_runs`, or refuses it (and remembers that it
+    /// did, so the request ends with `limit_exceeded` whatever the guest does next).
+    pub(super) fn take_run(&mut self) -> Result<(), LocalError> {
         if self.runs_left == 0 {
             self.limit_hit = true;
-            return Err(local::Error::ExecutionFailed(
+            return Err(LocalError::ExecutionFailed(
                 "this request has run as many local models as its pipeline's \
                  limits.model_runs allows"
                     .to_owned(),
             ));
         }
         self.runs_left -= 1;
-        let inputs = inputs
-            .into_iter()
-            .map(tensor_from_wit)
-            .collect::<Result<Vec<_>, _>>()?;
-        let run = self.models.run(&model, inputs).map_err(error_to_wit)?;
-        tracing::debug!(model = %model, elapsed_us = run.elapsed.as_micros() as u64, "local model run");
+        Ok(())
+    }
+
+    /// Runs a model in hand (already counted with [`LocalCtx::take_run`]) and records the
+    /// run under `label` (the name metrics and the routing record show). `local.run` and
+    /// `wasi:nn` `compute` both come through here, so both are checked, bounded by the
+    /// CPU slots and recorded the same way.
+    pub(super) fn run_counted(
+        &mut self,
+        model: &models::LocalModel,
+        label: &str,
+        inputs: Vec<models::NamedTensor>,
+    ) -> Result<Vec<models::NamedTensor>, LocalError> {
+        let run = self.models.run_model(model, inputs)?;
+        tracing::debug!(model = %label, elapsed_us = run.elapsed.as_micros() as u64, "local model run");
         self.runs.push(ModelRunRecord {
-            model,
+            model: label.to_owned(),
             version: run.version,
             elapsed: run.elapsed,
         });
-        Ok(run.outputs.into_iter().map(tensor_to_wit).collect())
+        Ok(run.outputs)
     }
 }
 

@@ -1,8 +1,8 @@
 //! The wasmtime side of the host: pipelines prepared once, a fresh sandbox per request.
 //!
-//! A [`Runtime`] owns the engine, the linker (WASI with an empty context plus the host
-//! side of every `hybrid:inference` interface), the local models and the table of
-//! pipelines. Serving a request takes these steps:
+//! A [`Runtime`] owns the engine, the linker (WASI with an empty context, the host side
+//! of every `hybrid:inference` interface and standard `wasi:nn` on the same models), the
+//! local models and the table of pipelines. Serving a request takes these steps:
 //! 1. look up the pipeline; refuse the request at once if it is quarantined (see
 //!    [`quarantine`]); pick the version that serves the request (the stable one,
 //!    or a canary for its share; see [`rollout`]), and take the current set of local
@@ -44,6 +44,7 @@ mod state;
 mod v0_1;
 mod version;
 mod wasi_grant;
+mod wasi_nn;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -70,8 +71,9 @@ pub use version::{
     CompileOrigin, Compiled, ComponentSource, ComponentVersion, StatsSnapshot, VersionStats,
     short_digest,
 };
+pub use wasi_nn::GUEST_BYTES_LABEL;
 
-use crate::config::{Config, PipelineConfig, RuntimeConfig, settings};
+use crate::config::{Config, NnConfig, PipelineConfig, RuntimeConfig, settings};
 use crate::local::{LoadError, ModelRegistry};
 use crate::remote::{CallRecord, FailedCall, Remote, SetupError};
 use clock_host::ClockCtx;
@@ -83,6 +85,7 @@ use remote_host::RemoteCtx;
 use reply_host::ReplyCtx;
 use signals_host::SignalsCtx;
 use state::{Contexts, RequestState, SandboxLimits};
+use wasi_nn::NnCtx;
 
 /// The runtime could not start or a pipeline could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +197,8 @@ pub struct Runtime {
     /// Told of every pipeline entering quarantine (the server counts them).
     quarantine_observer: std::sync::OnceLock<QuarantineObserver>,
     tick: Duration,
+    /// `[runtime.nn]`: what guests may do through `wasi:nn`.
+    nn: NnConfig,
     next_id: AtomicU64,
     /// The engine meters fuel: every store is given its pipeline's `limits.fuel`.
     fuel: bool,
@@ -237,6 +242,7 @@ impl Runtime {
             quarantine_observer: std::sync::OnceLock::new(),
             tick,
             fuel: config.fuel,
+            nn: config.nn,
             next_id: AtomicU64::new(0),
         })
     }
@@ -556,6 +562,7 @@ impl Runtime {
                 log: LogCtx::new(&config.name, request_id),
                 clock: ClockCtx::new(deadline),
                 reply: ReplyCtx::new(sink, client_gone),
+                nn: NnCtx::new(self.nn, config.memory_bytes() as u64),
             },
         );
         let mut store = Store::new(&self.engine, state);
@@ -609,8 +616,9 @@ pub type RollbackObserver = Arc<dyn Fn(&str, &str, &str) + Send + Sync>;
 pub type QuarantineObserver = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// The linker every pipeline is resolved against: the WASI it is granted (empty context,
-/// waits bounded by the request's deadline, no sockets) and our world, in both contract
-/// versions (0.2 and, delegating to it, 0.1.x).
+/// waits bounded by the request's deadline, no sockets), our world in both contract
+/// versions (0.2 and, delegating to it, 0.1.x), and standard `wasi:nn` on the same
+/// models (see [`wasi_nn`]).
 fn link(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
     let mut linker: Linker<RequestState> = Linker::new(engine);
     wasi_grant::add_to_linker(&mut linker)?;
@@ -621,5 +629,6 @@ fn link(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
     bindings::signals::add_to_linker::<_, HasSelf<SignalsCtx>>(&mut linker, |s| &mut s.signals)?;
     bindings::reply::add_to_linker::<_, HasSelf<ReplyCtx>>(&mut linker, |s| &mut s.reply)?;
     v0_1::add_to_linker(&mut linker)?;
+    wasi_nn::add_to_linker(&mut linker, RequestState::nn)?;
     Ok(linker)
 }

@@ -16,6 +16,7 @@ use super::log_host::LogCtx;
 use super::remote_host::RemoteCtx;
 use super::reply_host::ReplyCtx;
 use super::signals_host::SignalsCtx;
+use super::wasi_nn::{NnCtx, NnView};
 
 /// How much of a guest's stderr the host keeps (panic messages and the like).
 pub const MAX_GUEST_STDERR: usize = 16 * 1024;
@@ -34,6 +35,8 @@ pub struct Contexts {
     pub clock: ClockCtx,
     /// `reply` (0.2).
     pub reply: ReplyCtx,
+    /// `wasi:nn`.
+    pub nn: NnCtx,
 }
 
 /// Store data for one request.
@@ -48,6 +51,7 @@ pub struct RequestState {
     pub(super) log: LogCtx,
     pub(super) clock: ClockCtx,
     pub(super) reply: ReplyCtx,
+    nn: NnCtx,
 }
 
 impl RequestState {
@@ -66,7 +70,14 @@ impl RequestState {
             log: contexts.log,
             clock: contexts.clock,
             reply: contexts.reply,
+            nn: contexts.nn,
         }
+    }
+
+    /// What a `wasi:nn` call works on: its context, the `local` context it shares the
+    /// registry, run limit and run records with, and the resource table.
+    pub(super) fn nn(&mut self) -> NnView<'_> {
+        NnView::new(&mut self.nn, &mut self.local, &mut self.table)
     }
 
     /// What the guest wrote to stderr, lossily decoded and trimmed.

@@ -5,7 +5,7 @@
 //! monotonic clock's waits bounded by the deadline, see [`super::bounded_waits`]),
 //! `wasi:random`, `wasi:cli` (environment, exit, stdio and terminals: all empty or
 //! captured) and `wasi:filesystem` with no preopened directories, so there is no file to
-//! open. It does not get `wasi:sockets`: a component importing any of it is refused at
+//! open. It also gets `wasi:nn` (linked in [`super::wasi_nn`], on the host's models). It does not get `wasi:sockets`: a component importing any of it is refused at
 //! load, and `hybrid check` names the import. Serverless calls go through the `remote`
 //! interface, where the host holds the credentials and enforces limits.
 
@@ -21,12 +21,13 @@ use super::bounded_waits;
 use super::state::RequestState;
 
 /// The WASI packages a pipeline may import; every other `wasi:` import is refused.
-const GRANTED: [&str; 5] = [
+const GRANTED: [&str; 6] = [
     "wasi:io/",
     "wasi:clocks/",
     "wasi:random/",
     "wasi:cli/",
     "wasi:filesystem/",
+    "wasi:nn/",
 ];
 
 /// Why the rest is not granted, for the refusal.
@@ -84,6 +85,7 @@ mod tests {
         assert!(granted("wasi:io/poll@0.2.6"));
         assert!(granted("wasi:cli/stdout@0.2.0"));
         assert!(granted("hybrid:inference/local@0.1.0"));
+        assert!(granted("wasi:nn/graph@0.2.0-rc-2024-10-28"));
         assert!(!granted("wasi:sockets/tcp@0.2.6"));
         assert!(!granted("wasi:http/outgoing-handler@0.2.6"));
     }
