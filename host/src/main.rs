@@ -60,6 +60,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        end_quietly_when_stdout_closes();
+    }
     let filter = cli
         .log
         .or_else(|| std::env::var("HYBRID_LOG").ok())
@@ -89,3 +92,19 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// `hybrid check x.wasm | head` must end the way any Unix tool does when the reader
+/// goes away: by SIGPIPE, silently. Rust ignores SIGPIPE, so `println!` would panic with
+/// "failed printing to stdout". Not for `serve`, which must outlive any one peer (its
+/// sockets are written with `MSG_NOSIGNAL` anyway).
+#[cfg(unix)]
+#[allow(unsafe_code, reason = "one libc call, before any thread exists")]
+fn end_quietly_when_stdout_closes() {
+    // SAFETY: restoring a signal's default disposition at start-up, single-threaded.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn end_quietly_when_stdout_closes() {}

@@ -132,6 +132,30 @@ fn check_accepts_the_voice_gate_component() {
     );
 }
 
+/// `hybrid check x | head -1`: when the reader has gone, the command ends quietly (by
+/// SIGPIPE, as Unix tools do) instead of panicking on the broken pipe.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let path = component("voice_gate");
+    let mut child = Command::new(hybrid_bin())
+        .args(["check", path.to_str().expect("utf8")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("hybrid runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("hybrid ends");
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.is_empty(), "nothing said: {stderr}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        // SIGPIPE is 13 on Linux and the BSDs.
+        assert_eq!(out.status.signal(), Some(13), "{:?}", out.status);
+    }
+}
+
 fn check_rejects(name: &str, bytes: &[u8], expected: &str) {
     let path =
         std::env::temp_dir().join(format!("hybrid-check-{}-{name}.wasm", std::process::id()));
