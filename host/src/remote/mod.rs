@@ -115,18 +115,27 @@ pub struct FailedCall {
 impl FailedCall {
     /// A call refused before anything was sent.
     pub fn refused(endpoint: &str, error: RemoteError, started: Instant) -> Self {
-        let retry_after = match &error {
-            RemoteError::RateLimited { retry_after, .. } => *retry_after,
-            _ => None,
-        };
         Self {
             endpoint: endpoint.to_owned(),
+            retry_after: provider_retry_after(&error),
             error,
             attempts: 0,
             bytes_sent: 0,
             bytes_received: 0,
             latency: started.elapsed(),
-            retry_after,
+        }
+    }
+
+    /// A call that failed after the transport tried it, `latency` after it started.
+    pub fn after_trying(endpoint: &str, failed: transport::Failed, latency: Duration) -> Self {
+        Self {
+            endpoint: endpoint.to_owned(),
+            retry_after: provider_retry_after(&failed.error),
+            error: failed.error,
+            attempts: failed.attempts,
+            bytes_sent: failed.bytes_sent,
+            bytes_received: failed.bytes_received,
+            latency,
         }
     }
 
@@ -134,6 +143,14 @@ impl FailedCall {
     pub fn retry_after(mut self, wait: Option<Duration>) -> Self {
         self.retry_after = wait;
         self
+    }
+}
+
+/// The provider's own `Retry-After`, when it rate-limited the call.
+fn provider_retry_after(error: &RemoteError) -> Option<Duration> {
+    match error {
+        RemoteError::RateLimited { retry_after, .. } => *retry_after,
+        _ => None,
     }
 }
 
@@ -442,19 +459,7 @@ impl Remote {
                     error = %failed.error,
                     "remote call failed"
                 );
-                let retry_after = match &failed.error {
-                    RemoteError::RateLimited { retry_after, .. } => *retry_after,
-                    _ => None,
-                };
-                Err(FailedCall {
-                    endpoint: name.to_owned(),
-                    error: failed.error,
-                    attempts: failed.attempts,
-                    bytes_sent: failed.bytes_sent,
-                    bytes_received: failed.bytes_received,
-                    latency,
-                    retry_after,
-                })
+                Err(FailedCall::after_trying(name, failed, latency))
             }
         }
     }

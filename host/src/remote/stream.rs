@@ -124,20 +124,8 @@ impl Remote {
             Err(failed) => {
                 let latency = started.elapsed();
                 endpoint.finish(admission, Some(&failed.error), latency);
-                let retry_after = match &failed.error {
-                    RemoteError::RateLimited { retry_after, .. } => *retry_after,
-                    _ => None,
-                };
                 tracing::warn!(endpoint = name, attempts = failed.attempts, error = %failed.error, "stream failed to open");
-                return Err(FailedCall {
-                    endpoint: name.to_owned(),
-                    error: failed.error,
-                    attempts: failed.attempts,
-                    bytes_sent: failed.bytes_sent,
-                    bytes_received: failed.bytes_received,
-                    latency,
-                    retry_after,
-                });
+                return Err(FailedCall::after_trying(name, failed, latency));
             }
         };
         let mut stream = ChatStream {
