@@ -5,7 +5,8 @@
 //! ONNX test programs are written: it reads the model from a preopened directory, passes
 //! its bytes to `load` (encoding `onnx`, target `cpu`), makes an execution context, sets
 //! one FP32 input, computes, and prints the ranked scores of one output. Any failure
-//! prints one line on stderr and exits non-zero (2: bad arguments, 1: anything else).
+//! prints one line on stderr and exits non-zero (2: bad arguments, 1: anything else;
+//! WASI 0.2's `exit` carries only success or failure, so a 0.2 runtime reports both as 1).
 //!
 //! ```text
 //! nn-onnx-command [--model PATH] [--tensor PATH|-] [--shape D,D,...]
