@@ -102,7 +102,9 @@ impl CommandBox {
             ),
             (
                 "verbose-capped",
-                format!("{fixture}\n{probabilities}\", \"--verbose\"]\nlimits = {{ log_lines = 2 }}"),
+                format!(
+                    "{fixture}\n{probabilities}\", \"--verbose\"]\nlimits = {{ log_lines = 2 }}"
+                ),
             ),
             (
                 "tiny",
@@ -160,11 +162,9 @@ fn f32s(values: &Value) -> Vec<f32> {
 
 /// `digits-v1` on the digit, through tract directly.
 fn tract_probabilities() -> Vec<f32> {
-    let models = hybrid::local::ModelRegistry::load(&[configured_model(
-        "digits-v1",
-        "models/train-digits",
-    )])
-    .expect("model loads");
+    let models =
+        hybrid::local::ModelRegistry::load(&[configured_model("digits-v1", "models/train-digits")])
+            .expect("model loads");
     let input: Vec<f32> = digit_levels().iter().map(|l| l / 16.0).collect();
     let run = models
         .run(
@@ -193,7 +193,12 @@ fn error_message(answer: &Answer) -> String {
 fn the_outside_command_gives_the_probabilities_nn_classify_and_tract_give() {
     let b = CommandBox::start();
     let answer = b.post("command", "application/octet-stream", &digit_tensor());
-    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
     let envelope = answer.json();
     assert_eq!(envelope["content_type"], "application/json");
     let scores = f32s(&envelope["body"]["scores"]);
@@ -204,21 +209,40 @@ fn the_outside_command_gives_the_probabilities_nn_classify_and_tract_give() {
     let probabilities = f32s(&classified.json()["body"]["probabilities"]);
 
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    assert_eq!(bits(&scores), bits(&probabilities), "the same as nn-classify");
-    assert_eq!(bits(&scores), bits(&tract_probabilities()), "the same as tract");
+    assert_eq!(
+        bits(&scores),
+        bits(&probabilities),
+        "the same as nn-classify"
+    );
+    assert_eq!(
+        bits(&scores),
+        bits(&tract_probabilities()),
+        "the same as tract"
+    );
     let label = envelope["body"]["top"][0][0].as_u64().expect("top class");
     assert_eq!(json!(label), classified.json()["body"]["label"]);
     assert_eq!(envelope["local_runs"][0]["model"], "wasi-nn-bytes");
-    assert_eq!(envelope["local_runs"][0]["calls"], 1, "one compute, recorded");
+    assert_eq!(
+        envelope["local_runs"][0]["calls"], 1,
+        "one compute, recorded"
+    );
 }
 
 #[test]
 fn stdin_to_stdout_round_trip_gives_the_output_tensor_bit_for_bit() {
     let b = CommandBox::start();
     let answer = b.post("raw", "application/octet-stream", &digit_tensor());
-    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
     let envelope = answer.json();
-    assert_eq!(envelope["content_type"], "application/octet-stream", "the default");
+    assert_eq!(
+        envelope["content_type"], "application/octet-stream",
+        "the default"
+    );
     let expected: Vec<u8> = tract_probabilities()
         .iter()
         .flat_map(|p| p.to_le_bytes())
@@ -245,7 +269,8 @@ fn a_non_zero_exit_is_a_500_naming_the_exit_status_and_the_reason() {
     assert_eq!(bad_args.status, 500);
     let message = error_message(&bad_args);
     assert!(
-        message.contains("exited with status 1") && message.contains("unknown argument \"--bogus\""),
+        message.contains("exited with status 1")
+            && message.contains("unknown argument \"--bogus\""),
         "{message}"
     );
 
@@ -261,7 +286,12 @@ fn a_non_zero_exit_is_a_500_naming_the_exit_status_and_the_reason() {
 fn stderr_reaches_the_log_under_the_log_limits() {
     let b = CommandBox::start();
     let answer = b.post("verbose", "application/octet-stream", &digit_tensor());
-    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
     let log = b.log();
     let line = log
         .lines()
@@ -269,7 +299,11 @@ fn stderr_reaches_the_log_under_the_log_limits() {
         .unwrap_or_else(|| panic!("the command's stderr is in the log:\n{log}"));
     assert!(line.contains("verbose"), "tagged with the pipeline: {line}");
 
-    let capped = b.post("verbose-capped", "application/octet-stream", &digit_tensor());
+    let capped = b.post(
+        "verbose-capped",
+        "application/octet-stream",
+        &digit_tensor(),
+    );
     assert_eq!(capped.status, 500);
     let message = error_message(&capped);
     assert!(message.contains("limits.log_lines"), "{message}");
@@ -351,11 +385,18 @@ fn hybrid_check_names_it_a_wasi_cli_command() {
         .output()
         .expect("hybrid check runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         stdout.contains("is a wasi:cli command (exports wasi:cli/run@0.2."),
         "{stdout}"
     );
     assert!(stdout.contains("hybrid imports: none"), "{stdout}");
-    assert!(stdout.contains("wasi:nn/graph@0.2.0-rc-2024-10-28"), "{stdout}");
+    assert!(
+        stdout.contains("wasi:nn/graph@0.2.0-rc-2024-10-28"),
+        "{stdout}"
+    );
 }

@@ -43,7 +43,9 @@ pub fn validate(p: &PipelineConfig) -> Result<(), String> {
     if let Some(ty) = &p.content_type
         && (ty.is_empty() || !ty.bytes().all(|b| (0x20..0x7f).contains(&b)))
     {
-        return Err(format!("content_type {ty:?} must be non-empty printable ASCII"));
+        return Err(format!(
+            "content_type {ty:?} must be non-empty printable ASCII"
+        ));
     }
     Ok(())
 }

@@ -222,7 +222,9 @@ mod tests {
         stream.write(Bytes::from_static(b"abcd")).expect("fits");
         assert!(!out.overflowed());
         assert_eq!(stream.check_write().expect("room"), 1, "never zero");
-        let err = stream.write(Bytes::from_static(b"e")).expect_err("past the cap");
+        let err = stream
+            .write(Bytes::from_static(b"e"))
+            .expect_err("past the cap");
         assert!(matches!(err, StreamError::Trap(_)));
         assert!(out.overflowed());
         assert_eq!(out.take(), b"abcd");

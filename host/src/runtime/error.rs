@@ -59,7 +59,10 @@ pub enum PipelineError {
     },
     /// A `wasi:cli` command exited with a status other than 0 (or its `run` returned an
     /// error, which is status 1).
-    #[error("pipeline {pipeline:?} (a wasi:cli command) exited with status {status}{}", stderr_tail(message))]
+    #[error(
+        "pipeline {pipeline:?} (a wasi:cli command) exited with status {status}{}",
+        stderr_tail(message)
+    )]
     Exited {
         /// The pipeline.
         pipeline: String,

@@ -172,7 +172,11 @@ impl PipelineInstance {
     }
 
     /// Runs a command's `run` with `request` as its stdin (see the module docs).
-    fn run_command(&mut self, request: &Request, started: Instant) -> Result<Outcome, PipelineError> {
+    fn run_command(
+        &mut self,
+        request: &Request,
+        started: Instant,
+    ) -> Result<Outcome, PipelineError> {
         // wasi-libc's start code traps when started twice, and the guest's state after
         // `main` is not one to serve from: one run per instance.
         self.poisoned = true;

@@ -79,6 +79,7 @@ use crate::config::{Config, NnConfig, PipelineConfig, RuntimeConfig, settings};
 use crate::local::{LoadError, ModelRegistry};
 use crate::remote::{CallRecord, FailedCall, Remote, SetupError};
 use clock_host::ClockCtx;
+use command_io::{CappedOutput, RequestStdin};
 use compiled_cache::CompiledCache;
 use error::failure;
 use local_host::LocalCtx;
@@ -86,7 +87,6 @@ use log_host::LogCtx;
 use remote_host::RemoteCtx;
 use reply_host::ReplyCtx;
 use signals_host::SignalsCtx;
-use command_io::{CappedOutput, RequestStdin};
 use state::{Contexts, MAX_GUEST_STDERR, RequestState, SandboxLimits, Stdio};
 use wasi_nn::NnCtx;
 

@@ -12,12 +12,12 @@
 //! interface, where the host holds the credentials and enforces limits.
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiView};
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sync};
 use wasmtime_wasi::random::WasiRandom;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiView};
 
 use super::bounded_waits;
 use super::state::{RequestState, Stdio};
@@ -62,7 +62,9 @@ pub fn context(config: &PipelineConfig, command: bool, stdio: &Stdio) -> Result<
         builder.env(key, value);
     }
     if command {
-        builder.stdin(stdio.stdin.clone()).stdout(stdio.stdout.clone());
+        builder
+            .stdin(stdio.stdin.clone())
+            .stdout(stdio.stdout.clone());
     }
     for (guest, host) in &config.preopens {
         builder
