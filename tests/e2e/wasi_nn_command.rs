@@ -110,6 +110,13 @@ impl CommandBox {
                 "tiny",
                 format!("{fixture}\n{probabilities}\"]\nlimits = {{ response_bytes = 16 }}"),
             ),
+            (
+                "env",
+                format!(
+                    "{fixture}\n{probabilities}\"]\nenv = {{ NN_ONNX_TOP = \"2\" }}\n\
+                     content_type = \"application/json\""
+                ),
+            ),
             ("no-preopen", format!("{probabilities}\"]")),
             (
                 "dot-dot",
@@ -125,7 +132,8 @@ impl CommandBox {
             config.push_str(&pipeline(name, &extra));
         }
         std::fs::write(dir.0.join("hybrid.toml"), config).expect("config");
-        let edge = EdgeBox::start(&dir.0, &[]);
+        // Set on the host: no guest may see it (only its pipeline's `env`).
+        let edge = EdgeBox::start_with_env(&dir.0, &[], &[("NN_ONNX_TOP", "7")]);
         Self { edge, dir }
     }
 
@@ -308,6 +316,59 @@ fn stderr_reaches_the_log_under_the_log_limits() {
     let message = error_message(&capped);
     assert!(message.contains("limits.log_lines"), "{message}");
     assert_eq!(capped.json()["error"]["code"], "limit_exceeded");
+}
+
+#[test]
+fn the_command_sees_its_pipelines_env_and_nothing_of_the_hosts() {
+    let b = CommandBox::start();
+    let top = |pipeline: &str| {
+        let answer = b.post(pipeline, "application/octet-stream", &digit_tensor());
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        answer.json()["body"]["top"].as_array().map(Vec::len)
+    };
+    assert_eq!(top("env"), Some(2), "NN_ONNX_TOP from the pipeline's env");
+    assert_eq!(top("command"), Some(5), "not the host's NN_ONNX_TOP=7");
+}
+
+#[test]
+fn a_command_runs_once_per_instance() {
+    let dir = Scratch::new("nn-command-once");
+    std::fs::create_dir_all(dir.0.join("fixture")).expect("fixture");
+    let digits = configured_model("digits-v1", "models/train-digits");
+    std::fs::copy(&digits.path, dir.0.join("fixture/model.onnx")).expect("model");
+    let config = format!(
+        "[runtime.nn]\nload_bytes_max = 4096\n\n[[pipeline]]\nname = \"command\"\n\
+         component = {:?}\npreopens = {{ \"fixture\" = \"fixture\" }}\n\
+         args = [\"--output\", \"probabilities\"]\n",
+        command_wasm()
+    );
+    let path = dir.0.join("hybrid.toml");
+    std::fs::write(&path, config).expect("config");
+    let rt = Runtime::from_config(&Config::load(&path).expect("config")).expect("loads");
+    let mut instance = rt.instantiate("command", "once").expect("instantiates");
+    let request = hybrid_tests::request(digit_tensor(), "application/octet-stream", &[]);
+    let first = instance.handle(&request).expect("the first run answers");
+    assert!(
+        first
+            .response
+            .body
+            .starts_with(b"{\"output\":\"probabilities\"")
+    );
+    let second = instance
+        .handle(&request)
+        .expect_err("no second run")
+        .to_string();
+    assert!(second.contains("runs once per instance"), "{second}");
+    // Each request of the server gets its own instance.
+    for _ in 0..2 {
+        rt.handle("command", &request)
+            .expect("a fresh instance answers");
+    }
 }
 
 #[test]

@@ -17,7 +17,7 @@
 //! - `--tensor`: the input tensor as little-endian FP32 bytes, `-` for stdin (default).
 //! - `--shape`: its dimensions (default `1,N` for N values).
 //! - `--input` / `--output`: tensor names (default `input`; the first output).
-//! - `--top`: classes listed under `top` (default 5).
+//! - `--top`: classes listed under `top` (default: `$NN_ONNX_TOP`, else 5).
 //! - `--raw`: print the output tensor's bytes as they came instead of JSON.
 //! - `--verbose`: say what it does on stderr.
 //!
@@ -85,7 +85,12 @@ fn parse(args: &[String]) -> Result<Options, Failure> {
         shape: None,
         input: "input".into(),
         output: None,
-        top: 5,
+        top: match std::env::var("NN_ONNX_TOP") {
+            Ok(text) => text
+                .parse()
+                .map_err(|_| Failure::usage(format!("NN_ONNX_TOP={text:?}: not a count")))?,
+            Err(_) => 5,
+        },
         raw: false,
         verbose: false,
     };

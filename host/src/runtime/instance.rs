@@ -83,9 +83,14 @@ impl PipelineInstance {
     pub fn handle(&mut self, request: &Request) -> Result<Outcome, PipelineError> {
         let config = &self.config;
         if self.poisoned {
+            let message = if matches!(self.bindings, Bindings::Command(_)) {
+                "a wasi:cli command runs once per instance; this one has run"
+            } else {
+                "this instance trapped earlier and cannot serve again"
+            };
             return Err(PipelineError::Trapped {
                 pipeline: config.name.clone(),
-                message: "this instance trapped earlier and cannot serve again".into(),
+                message: message.into(),
             });
         }
         let started = Instant::now();
