@@ -13,10 +13,10 @@
 //! 4. call `handle` (see [`PipelineInstance`]) through the bindings of the contract
 //!    version the component targets ([`contract`]: 0.1.x or 0.2, both linked; 0.1 calls
 //!    are served by the 0.2 host functions through [`v0_1`]), or a `wasi:cli` command's
-//!    `run` with the request as its stdin and its stdout as the answer; chunks a 0.2 guest emits go
-//!    to the caller's [`ChunkSink`] as they come (streamed answers); then translate traps into
-//!    [`PipelineError`]s that name the cause (deadline, memory cap, panic message) and
-//!    read back the model runs the guest made;
+//!    `run` with the request as its stdin and its stdout as the answer; chunks a 0.2
+//!    guest emits go to the caller's [`ChunkSink`] as they come (streamed answers); then
+//!    translate traps into [`PipelineError`]s that name the cause (deadline, memory cap,
+//!    panic message) and read back the model runs the guest made;
 //! 5. count the outcome against the version, and drop a canary that fails too often;
 //!    count it against the pipeline's quarantine too.
 //!
