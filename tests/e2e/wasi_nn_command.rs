@@ -16,9 +16,9 @@
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use hybrid::config::Config;
+use hybrid::config::{Config, Limit};
 use hybrid::local::{NamedTensor, Tensor};
-use hybrid::runtime::Runtime;
+use hybrid::runtime::{PipelineError, Runtime};
 use hybrid_tests::edge_box::{Answer, EdgeBox, Scratch, agent, send};
 use hybrid_tests::{component, configured_model, hybrid_bin, root};
 use serde_json::{Value, json};
@@ -335,21 +335,60 @@ fn the_command_sees_its_pipelines_env_and_nothing_of_the_hosts() {
     assert_eq!(top("command"), Some(5), "not the host's NN_ONNX_TOP=7");
 }
 
-#[test]
-fn a_command_runs_once_per_instance() {
-    let dir = Scratch::new("nn-command-once");
+/// An in-process runtime serving the command as pipeline `command` with `extra` config
+/// lines, its fixture in `dir`.
+fn command_runtime(dir: &Scratch, extra: &str) -> Runtime {
     std::fs::create_dir_all(dir.0.join("fixture")).expect("fixture");
     let digits = configured_model("digits-v1", "models/train-digits");
     std::fs::copy(&digits.path, dir.0.join("fixture/model.onnx")).expect("model");
     let config = format!(
         "[runtime.nn]\nload_bytes_max = 4096\n\n[[pipeline]]\nname = \"command\"\n\
          component = {:?}\npreopens = {{ \"fixture\" = \"fixture\" }}\n\
-         args = [\"--output\", \"probabilities\"]\n",
+         args = [\"--output\", \"probabilities\"]\n{extra}\n",
         command_wasm()
     );
     let path = dir.0.join("hybrid.toml");
     std::fs::write(&path, config).expect("config");
-    let rt = Runtime::from_config(&Config::load(&path).expect("config")).expect("loads");
+    Runtime::from_config(&Config::load(&path).expect("config")).expect("loads")
+}
+
+#[test]
+fn a_command_stopped_by_a_limit_is_named_like_any_pipeline() {
+    let request = hybrid_tests::request(digit_tensor(), "application/octet-stream", &[]);
+    let dir = Scratch::new("nn-command-fuel");
+    let rt = command_runtime(&dir, "limits = { fuel = 2000 }");
+    let error = rt.handle("command", &request).expect_err("out of fuel");
+    assert!(
+        matches!(
+            &error,
+            PipelineError::LimitExceeded {
+                limit: Limit::Fuel,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let dir = Scratch::new("nn-command-runs");
+    let rt = command_runtime(&dir, "limits = { model_runs = 1 }");
+    // `load` and `compute` are a model run each: the compute is refused, the command
+    // exits 1, and the request ends with the limit rather than the exit.
+    let error = rt.handle("command", &request).expect_err("past model_runs");
+    assert!(
+        matches!(
+            &error,
+            PipelineError::LimitExceeded {
+                limit: Limit::ModelRuns,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_command_runs_once_per_instance() {
+    let dir = Scratch::new("nn-command-once");
+    let rt = command_runtime(&dir, "");
     let mut instance = rt.instantiate("command", "once").expect("instantiates");
     let request = hybrid_tests::request(digit_tensor(), "application/octet-stream", &[]);
     let first = instance.handle(&request).expect("the first run answers");
