@@ -4,10 +4,9 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 # Serverless goes to DigitalOcean when DIGITALOCEAN_MODEL_ACCESS_KEY is set, else to a
 # local hybrid-sim started alongside, so the demo works offline.
 # Build everything, then serve the default config on http://127.0.0.1:8080 (Ctrl-C stops).
-run: setup guests
+run: deps (prepare "host")
     #!/usr/bin/env bash
     set -euo pipefail
-    cargo build -q -p hybrid -p hybrid-sim
     target=${CARGO_TARGET_DIR:-target}
     pids=()
     trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
@@ -57,10 +56,9 @@ run: setup guests
 # accurate, 80 ms), or DigitalOcean when DIGITALOCEAN_MODEL_ACCESS_KEY is set. Extra
 # arguments go to `hybrid plan` (e.g. --target-accuracy 0.99).
 # Measure where digits should be classified; report and plot in plan-report/.
-plan *args: setup guests
+plan *args: deps (prepare "host")
     #!/usr/bin/env bash
     set -euo pipefail
-    cargo build -q -p hybrid -p hybrid-sim
     target=${CARGO_TARGET_DIR:-target}
     if [[ -n "${DIGITALOCEAN_MODEL_ACCESS_KEY:-}" ]]; then
         echo "strong model: DigitalOcean Serverless Inference (costs money)"
@@ -77,9 +75,8 @@ plan *args: setup guests
     "$target/debug/hybrid" plan plans/digits.toml --config hybrid.toml --out plan-report {{args}}
 
 # Run every test: guest unit tests, host unit tests, end-to-end tests.
-test: setup guests
+test: deps (prepare "tests")
     cd guest && cargo test -q --target x86_64-unknown-linux-gnu
-    cargo build -q -p hybrid -p hybrid-sim
     cargo test --workspace
 
 # Run the benchmarks (criterion, then HTTP load with wrk); figures go in BENCHMARKS.md.
@@ -127,6 +124,26 @@ setup: deps
     models/build-minilm
     models/train-digits
     samples/make
+
+# `setup` and `guests` beside the host's build (`what`: "host" builds hybrid and hybrid-sim,
+# "tests" also every test binary). The build leaves a core idle for long stretches (its
+# tail is one crate at a time: tract-core, tract-hir, tract-onnx, hybrid, the link), and
+# setup is mostly one-threaded Python; niced, setup and guests take what the build
+# leaves. They lock different build directories (target/debug vs target/release and
+# target/wasm32-wasip2), so neither waits for the other.
+[private]
+prepare what:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    {
+        cargo build -q -p hybrid -p hybrid-sim
+        if [[ {{what}} == tests ]]; then cargo test -q --workspace --no-run; fi
+    } &
+    build=$!
+    trap 'pkill -P $build 2>/dev/null; kill $build 2>/dev/null || true' EXIT
+    nice -n 10 "{{just_executable()}}" --justfile "{{justfile()}}" --working-directory "{{justfile_directory()}}" setup guests
+    wait $build
+    trap - EXIT
 
 # Build the guest components (Rust, and Python with componentize-py) into ${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release.
 guests:
