@@ -7,7 +7,8 @@
 //! back to the guest with its record (bytes, attempts, latency, when to retry).
 //!
 //! Streamed chats (`stream-chat`) are kept in the context by handle until the guest drops
-//! them; a stream counts as one call and enters the ledger when it ends. Once the client
+//! them or hands them to `reply.forward` (which takes them out, see
+//! [`super::reply_host`]); a stream counts as one call and enters the ledger when it ends. Once the client
 //! has gone away (see [`super::reply_host`]), reading a stream cancels it, and the ones
 //! the guest still holds when `handle` returns are cancelled then
 //! ([`RemoteCtx::close_streams`]): either way the connection closes and the provider stops.
