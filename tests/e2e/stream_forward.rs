@@ -7,7 +7,8 @@
 //! simulator that spaces its deltas), and so does an emitted one; a client that asked for
 //! no stream gets one answer; a client that disconnects cancels the upstream call; a
 //! provider that breaks off mid-stream ends the client's stream with an error event; a
-//! 0.2.0 build of chat-router (kept as bytes) is still served. And the accounting: a broken
+//! forwarded text past the pipeline's response limit is cut and refused; a 0.2.0 build of
+//! chat-router (kept as bytes) is still served. And the accounting: a broken
 //! stream's charge to the budget is counted by the cost metric too; refusals the guest
 //! makes from the signals (open circuit, spent budget) carry the real wait as
 //! `Retry-After`, not the server's default.
@@ -264,4 +265,36 @@ fn refusals_from_the_signals_say_how_long_to_wait() {
         // The minute window's time left.
         assert!((30..=60).contains(&wait), "Retry-After {wait}: {refused}");
     }
+}
+
+#[test]
+fn a_forwarded_stream_past_the_response_limit_is_cut_and_refused() {
+    // 40 words against a 64-byte response limit, for a client that asked for no stream:
+    // the host stops relaying, closes the provider's stream and answers the limit.
+    let sim = sim("token_delay_ms = 10");
+    let s = serve(
+        &sim,
+        &chat_router(),
+        &endpoint("chat", ""),
+        "limits = { response_bytes = 64 }",
+    );
+    let mut response = agent()
+        .post(&format!("{}/v1/pipelines/chat", s.base))
+        .header("content-type", "application/json")
+        .send(body(true, 40).as_bytes())
+        .expect("answered");
+    let status = response.status().as_u16();
+    let answer: Value =
+        serde_json::from_str(&response.body_mut().read_to_string().expect("body")).expect("JSON");
+    assert_eq!(status, 500, "{answer}");
+    assert_eq!(answer["error"]["code"], "limit_exceeded", "{answer}");
+    let waited = Instant::now();
+    while sim.stats().streams.cancelled == 0 && waited.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        sim.stats().streams.cancelled,
+        1,
+        "the provider's stream was closed at the limit"
+    );
 }
