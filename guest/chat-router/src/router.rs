@@ -17,7 +17,7 @@
 //! content, and never the provider's error text (it may quote the request).
 
 use hybrid_guest::response::{JSON, remote_route};
-use hybrid_guest::stream::{ChatChunk, ChatChunks, Failure};
+use hybrid_guest::stream::{ChatChunk, ChatChunks};
 use hybrid_guest::{Answer, Error, Host, Request, Response, Routing};
 
 use crate::call;
@@ -104,7 +104,7 @@ fn route<H: Host>(host: &mut H, request: &Request, sizes: &mut String) -> Routed
                 Ok(result) => {
                     return Ok(complete(request, &chat, &route, endpoint, reason, &result));
                 }
-                Err(error) => Failure::new(endpoint, error),
+                Err(failure) => failure,
             }
         };
         let case = failed.error.case();
@@ -555,6 +555,29 @@ mod tests {
             host.logs[0].ends_with("not called: per-day budget spent (unavailable)"),
             "{}",
             host.logs[0]
+        );
+    }
+
+    #[test]
+    fn a_whole_call_refused_by_the_host_keeps_its_records_wait() {
+        // The signals said closed, but the host's breaker refused (it opened meanwhile):
+        // the failure record's wait makes it a 503 with Retry-After, not a bad upstream.
+        let mut host = fake::host();
+        host.on_chat = fake::fail(RemoteError::Unavailable("circuit open".into()));
+        let mut record =
+            hybrid_guest::stream::Failure::new("chat", RemoteError::Timeout(String::new())).call;
+        record.retry_after_ms = Some(7_000);
+        host.failure_record = Some(record);
+        let e = call(&mut host, BODY, &[]).expect_err("refused");
+        assert!(
+            matches!(
+                e,
+                Error::Unavailable {
+                    retry_after_ms: Some(7_000),
+                    ..
+                }
+            ),
+            "{e:?}"
         );
     }
 
