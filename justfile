@@ -94,6 +94,7 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
     cd guest && cargo fmt --all -- --check
     cd guest && cargo clippy --target wasm32-wasip2 -- -D warnings
+    target=$(realpath -m "${CARGO_TARGET_DIR:-target}") && cd examples/wasi-nn-onnx-command && cargo fmt -- --check && cargo clippy -q --release --target wasm32-wasip2 --target-dir "$target" -- -D warnings
 
 # Install the Debian packages and the wasm target a fresh machine lacks (a line each).
 deps:
@@ -130,6 +131,10 @@ setup: deps
 # Build the guest components (Rust, and Python with componentize-py) into ${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release.
 guests:
     cd guest && cargo build -q --release
+    # A standalone project (its own workspace and lock file): the wasi:cli command built
+    # from the published wasi:nn WIT alone. Same target dir, same wit-bindgen: no rebuild
+    # of what the guests already built.
+    target=$(realpath -m "${CARGO_TARGET_DIR:-target}") && cd examples/wasi-nn-onnx-command && cargo build -q --release --target wasm32-wasip2 --target-dir "$target"
     guest-python/build
 
 # Check a component against the pipeline world.

@@ -14,7 +14,20 @@
 //! output through `tensor.data`), and `local - tract` the sandbox and the copies across
 //! the boundary.
 //!
+//!
+//! `wasi_nn_request/*` is a whole request in a fresh sandbox ([`Runtime::handle`]: store,
+//! instance, call, answer), the digit classified two portable ways: `nn-classify` (a
+//! `pipeline` component: `load-by-name` of the registry's model, JSON in and out) and
+//! `command` (`examples/wasi-nn-onnx-command`, a `wasi:cli` command: the tensor on stdin,
+//! the model read from its preopened `fixture/` and passed to `load`, JSON on stdout);
+//! between them, `nn-probe-load` (`nn-probe` in mode `load`, a `pipeline` component: the
+//! model's bytes in the request body, passed to `load`, one compute), so `command` minus
+//! `nn-probe-load` is what being a command costs (its start, the file read through the
+//! preopen, stdio) and `nn-probe-load` minus `nn-classify` what `load` of the bytes costs
+//! over `load-by-name` (tract parsing and optimising the model for each request).
+//!
 //! [`ModelRegistry::run`]: hybrid::local::ModelRegistry::run
+//! [`Runtime::handle`]: hybrid::runtime::Runtime::handle
 //! [`PipelineInstance::handle`]: hybrid::runtime::PipelineInstance::handle
 
 use std::hint::black_box;
@@ -117,8 +130,80 @@ fn wasi_nn(c: &mut Criterion) {
     group.finish();
 }
 
+/// `nn-classify` and the outside `wasi:cli` command, one digit each, a fresh sandbox per
+/// request.
+fn per_request(c: &mut Criterion) {
+    let digits = configured_model("digits-v1", "models/train-digits");
+    let dir = hybrid_tests::edge_box::Scratch::new("bench-nn-command");
+    std::fs::create_dir_all(dir.0.join("fixture")).expect("fixture");
+    std::fs::copy(&digits.path, dir.0.join("fixture/model.onnx")).expect("model");
+    let config = format!(
+        "[runtime]\nmax_instances = 16\n[runtime.nn]\nload_bytes_max = 4096\n\n\
+         [[model]]\nname = \"digits-v1\"\nversion = {:?}\npath = {:?}\nsha256 = {:?}\n\n\
+         [[pipeline]]\nname = \"nn-classify\"\ncomponent = {:?}\n\n\
+         [[pipeline]]\nname = \"nn-probe\"\ncomponent = {:?}\n\n\
+         [[pipeline]]\nname = \"command\"\ncomponent = {:?}\n\
+         preopens = {{ \"fixture\" = \"fixture\" }}\nargs = [\"--output\", \"probabilities\"]\n\
+         content_type = \"application/json\"\n",
+        digits.version,
+        digits.path,
+        digits.sha256,
+        component("nn_classify"),
+        component("nn_probe"),
+        component("nn-onnx-command"),
+    );
+    let path = dir.0.join("hybrid.toml");
+    std::fs::write(&path, config).expect("config");
+    let rt = Runtime::from_config(&hybrid::config::Config::load(&path).expect("config"))
+        .expect("runtime starts");
+    let values = digit().remove(0).tensor.to_f32().expect("fp32");
+    let levels: Vec<f32> = values.iter().map(|v| v * 16.0).collect();
+    let pixels = serde_json::json!({ "pixels": levels })
+        .to_string()
+        .into_bytes();
+    let tensor: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut group = c.benchmark_group("wasi_nn_request");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    let onnx = std::fs::read(&digits.path).expect("model");
+    for (label, name, body, content_type, mode) in [
+        (
+            "nn-classify",
+            "nn-classify",
+            pixels,
+            "application/json",
+            None,
+        ),
+        (
+            "nn-probe-load",
+            "nn-probe",
+            onnx,
+            "application/octet-stream",
+            Some("load"),
+        ),
+        (
+            "command",
+            "command",
+            tensor,
+            "application/octet-stream",
+            None,
+        ),
+    ] {
+        let metadata: Vec<(&str, &str)> = mode.map(|m| ("mode", m)).into_iter().collect();
+        let req = request(body, content_type, &metadata);
+        let outcome = rt.handle(name, &req).expect("answers");
+        assert_eq!(outcome.model_runs.len(), 1, "{label}: one compute");
+        group.bench_function(label, |b| {
+            b.iter(|| rt.handle(name, black_box(&req)).expect("answers"));
+        });
+    }
+    group.finish();
+}
+
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     wasi_nn(&mut criterion);
+    per_request(&mut criterion);
     criterion.final_summary();
 }

@@ -113,6 +113,10 @@ pub fn pipeline(
             after: 0,
             ..Default::default()
         },
+        args: Vec::new(),
+        env: Default::default(),
+        preopens: Default::default(),
+        content_type: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! `hybrid check`: does a `.wasm` file implement the `pipeline` world, and of which
-//! contract version (0.1.x or 0.2)?
+//! contract version (0.1.x or 0.2)? Or is it a `wasi:cli` command, which is served as a
+//! pipeline too (stdin the request, stdout the answer)?
 //!
 //! Compiles the component with the same engine settings and linker as the server, so a
 //! component that passes here instantiates there.
@@ -12,7 +13,7 @@ use anyhow::Context;
 
 use crate::config::RuntimeConfig;
 use crate::local::ModelRegistry;
-use crate::runtime::{Runtime, WORLD};
+use crate::runtime::{Contract, Runtime, WORLD};
 
 /// Arguments of `hybrid check`.
 #[derive(Debug, clap::Args)]
@@ -38,13 +39,26 @@ impl CheckArgs {
                     .imports
                     .iter()
                     .partition(|name| name.starts_with("hybrid:inference/"));
-                println!(
-                    "ok: {} implements {} (contract {})",
-                    self.component.display(),
-                    summary.contract.world(),
-                    summary.contract.name()
-                );
-                println!("  built against: {}", contract_versions(&ours));
+                if summary.contract == Contract::Command {
+                    let run = summary
+                        .exports
+                        .iter()
+                        .find(|e| e.starts_with("wasi:cli/run@"))
+                        .map_or("wasi:cli/run", String::as_str);
+                    println!(
+                        "ok: {} is a wasi:cli command (exports {run}): served as a pipeline, \
+                         the request its stdin, its stdout the answer",
+                        self.component.display(),
+                    );
+                } else {
+                    println!(
+                        "ok: {} implements {} (contract {})",
+                        self.component.display(),
+                        summary.contract.world(),
+                        summary.contract.name()
+                    );
+                    println!("  built against: {}", contract_versions(&ours));
+                }
                 println!("  hybrid imports: {}", list(&ours));
                 println!("  wasi imports: {}", list(&wasi));
                 println!("  exports: {}", summary.exports.join(", "));

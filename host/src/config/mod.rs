@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod command;
 mod deploy;
 mod endpoint;
 mod expand;
@@ -229,6 +230,22 @@ pub struct PipelineConfig {
     /// [`QuarantineConfig`].
     #[serde(default)]
     pub quarantine: QuarantineConfig,
+    /// Arguments after `argv[0]` (which is the pipeline's name), for a component that is
+    /// a `wasi:cli` command (see [`command`]).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment variables the guest sees; it never sees the host's own.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Directories the guest may read, by the name it opens them under
+    /// (`preopens = { "fixture" = "path/on/host" }`): read-only, paths relative to the
+    /// config's directory, checked to exist when the pipeline is loaded. None by default.
+    #[serde(default)]
+    pub preopens: BTreeMap<String, PathBuf>,
+    /// The content type of a `wasi:cli` command's answer (its stdout); default
+    /// `application/octet-stream`.
+    #[serde(default)]
+    pub content_type: Option<String>,
 }
 
 fn default_deadline_ms() -> u64 {
@@ -310,6 +327,9 @@ impl Config {
             pipeline.component = base.join(&pipeline.component);
             for smoke in &mut pipeline.smoke {
                 smoke.body = base.join(&smoke.body);
+            }
+            for dir in pipeline.preopens.values_mut() {
+                *dir = base.join(&*dir);
             }
         }
         config.deploy.state_dir = base.join(&config.deploy.state_dir);
@@ -402,6 +422,7 @@ impl Config {
             p.quarantine
                 .validate()
                 .map_err(|e| format!("pipeline {:?}: {e}", p.name))?;
+            command::validate(p).map_err(|e| format!("pipeline {:?}: {e}", p.name))?;
             if let Some(shadow) = &p.shadow {
                 shadow
                     .validate()

@@ -11,6 +11,7 @@ mod checksum;
 mod cpu_slots;
 mod tensor;
 mod tract_backend;
+mod vector_state;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

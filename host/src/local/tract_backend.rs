@@ -110,7 +110,11 @@ impl Backend for TractModel {
             .map(|t| to_tract(t).map(|t| t.into_tvalue()))
             .collect::<anyhow::Result<_>>()
             .map_err(|e| format!("{e:#}"))?;
-        let outputs = self.plan.run(values).map_err(|e| format!("{e:#}"))?;
+        let outputs = self.plan.run(values);
+        // tract's kernels leave the wide registers dirty, which slows every SSE
+        // instruction after them, in the guest and here (see `vector_state`).
+        super::vector_state::clear_upper_halves();
+        let outputs = outputs.map_err(|e| format!("{e:#}"))?;
         outputs
             .iter()
             .map(|t| from_tract(t).map_err(|e| format!("{e:#}")))

@@ -4,6 +4,10 @@
 //! Steps: check the binary is a component (not a core module), compile it, resolve its
 //! imports against the host's linker (every import must be one the host provides: WASI,
 //! `wasi:nn` and `hybrid:inference`), then type-check its exports against the `pipeline` world.
+//! A component exporting `wasi:cli/run` (and no `handle`) is a `wasi:cli` command instead:
+//! its exports are checked against `wasi:cli/command`, and it may import only granted WASI
+//! and `wasi:nn`, nothing of `hybrid:inference` (a command reads the request on stdin; a
+//! component that wants the host's interfaces exports `handle`).
 //! `hybrid check` runs the same steps and reports what it found.
 
 use wasmtime::Engine;
@@ -93,12 +97,15 @@ pub fn check(
             .map(|(name, _)| name.to_owned())
             .collect(),
     };
-    if !ty
-        .exports(engine)
-        .any(|(name, item)| name == "handle" && matches!(item.ty, ComponentItem::ComponentFunc(_)))
+    let command = Contract::is_command(summary.exports.iter().map(String::as_str));
+    if !command
+        && !ty.exports(engine).any(|(name, item)| {
+            name == "handle" && matches!(item.ty, ComponentItem::ComponentFunc(_))
+        })
     {
         return Err(ComponentError::Exports(format!(
-            "it exports no function `handle` (its exports: [{}])",
+            "it exports no function `handle`, nor `wasi:cli/run` as a command does (its \
+             exports: [{}])",
             summary.exports.join(", ")
         )));
     }
@@ -112,9 +119,26 @@ pub fn check(
             super::wasi_grant::WHY_NOT
         )));
     }
+    if command
+        && let Some(ours) = summary
+            .imports
+            .iter()
+            .find(|name| name.starts_with("hybrid:inference/"))
+    {
+        return Err(ComponentError::Imports(format!(
+            "{ours}: a wasi:cli command (it exports `wasi:cli/run`) may import only WASI \
+             and wasi:nn; to use the host's interfaces, export `handle` of {WORLD}"
+        )));
+    }
     let instance_pre = linker
         .instantiate_pre(component)
         .map_err(|e| ComponentError::Imports(format!("{e:#}")))?;
+    if command {
+        let pre = PipelinePre::new(Contract::Command, instance_pre)
+            .map_err(|e| ComponentError::Exports(format!("as a wasi:cli command: {e:#}")))?;
+        summary.contract = Contract::Command;
+        return Ok(Prepared { pre, summary });
+    }
     let declared = Contract::of_imports(summary.imports.iter().map(String::as_str));
     let pre = match declared {
         Some(contract) => PipelinePre::new(contract, instance_pre),

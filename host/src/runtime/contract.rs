@@ -7,9 +7,15 @@
 //! ([`super::v0_1`]); everything else through the 0.2 bindings. Past this module a pipeline
 //! is just a pipeline: requests go in as 0.2 [`Request`]s and answers come back as 0.2
 //! [`Answer`]s, whatever the component's version.
+//!
+//! A component that exports `wasi:cli/run` instead of `handle` is a `wasi:cli` command
+//! (a program written for any WASI runtime, such as wasmtime's own `wasi:nn` examples):
+//! it is prepared through wasmtime-wasi's `Command` bindings and run once per request,
+//! with the request as stdin and its stdout as the answer (see [`super::instance`]).
 
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
+use wasmtime_wasi::p2::bindings::sync::{Command, CommandPre};
 
 use super::bindings::{messages, reply, v0_1, v0_2};
 use super::state::RequestState;
@@ -22,6 +28,8 @@ pub enum Contract {
     /// `hybrid:inference@0.2.0` and `0.2.1`: streaming, failure records, retry hints,
     /// (0.2.1) forwarding and signals' waits.
     V0_2,
+    /// No `hybrid:inference` at all: a `wasi:cli` command (exports `wasi:cli/run`).
+    Command,
 }
 
 impl Contract {
@@ -30,15 +38,30 @@ impl Contract {
         match self {
             Self::V0_1 => "hybrid:inference/pipeline@0.1.1",
             Self::V0_2 => "hybrid:inference/pipeline@0.2.1",
+            Self::Command => "wasi:cli/command@0.2.x",
         }
     }
 
-    /// `0.1` or `0.2`.
+    /// `0.1`, `0.2` or `wasi:cli command`.
     pub fn name(self) -> &'static str {
         match self {
             Self::V0_1 => "0.1",
             Self::V0_2 => "0.2",
+            Self::Command => "wasi:cli command",
         }
+    }
+
+    /// Whether a component exporting these names is a `wasi:cli` command: it exports
+    /// `wasi:cli/run` of WASI 0.2 and no `handle`.
+    pub fn is_command<'a>(exports: impl IntoIterator<Item = &'a str>) -> bool {
+        let mut run = false;
+        for name in exports {
+            if name == "handle" {
+                return false;
+            }
+            run |= name.starts_with("wasi:cli/run@0.2.");
+        }
+        run
     }
 
     /// The version a component's imports name, or `None` when it imports no
@@ -66,6 +89,8 @@ pub enum PipelinePre {
     V0_1(v0_1::PipelinePre<RequestState>),
     /// A 0.2 component.
     V0_2(v0_2::PipelinePre<RequestState>),
+    /// A `wasi:cli` command.
+    Command(CommandPre<RequestState>),
 }
 
 impl PipelinePre {
@@ -74,6 +99,7 @@ impl PipelinePre {
         Ok(match contract {
             Contract::V0_1 => Self::V0_1(v0_1::PipelinePre::new(pre)?),
             Contract::V0_2 => Self::V0_2(v0_2::PipelinePre::new(pre)?),
+            Contract::Command => Self::Command(CommandPre::new(pre)?),
         })
     }
 
@@ -82,6 +108,7 @@ impl PipelinePre {
         match self {
             Self::V0_1(_) => Contract::V0_1,
             Self::V0_2(_) => Contract::V0_2,
+            Self::Command(_) => Contract::Command,
         }
     }
 
@@ -90,6 +117,7 @@ impl PipelinePre {
         Ok(match self {
             Self::V0_1(pre) => Bindings::V0_1(pre.instantiate(store)?),
             Self::V0_2(pre) => Bindings::V0_2(pre.instantiate(store)?),
+            Self::Command(pre) => Bindings::Command(pre.instantiate(store)?),
         })
     }
 }
@@ -100,19 +128,25 @@ pub enum Bindings {
     V0_1(v0_1::Pipeline),
     /// A 0.2 component.
     V0_2(v0_2::Pipeline),
+    /// A `wasi:cli` command.
+    Command(Command),
 }
 
 /// What the guest answered, in 0.2 terms.
 pub type Answer = reply::Answer;
 
 impl Bindings {
-    /// Calls the guest's `handle`; a 0.1 answer is always [`Answer::Complete`].
+    /// Calls the guest's `handle`; a 0.1 answer is always [`Answer::Complete`]. A
+    /// command has no `handle`: see [`Self::call_run`].
     pub fn call_handle(
         &self,
         store: &mut Store<RequestState>,
         request: &messages::Request,
     ) -> wasmtime::Result<Result<Answer, messages::Error>> {
         match self {
+            Self::Command(_) => Err(wasmtime::format_err!(
+                "a wasi:cli command has no `handle`; the host runs it with `run`"
+            )),
             Self::V0_2(p) => p.call_handle(store, request),
             Self::V0_1(p) => {
                 let request = super::v0_1::request_to_v0_1(request);
@@ -125,9 +159,38 @@ impl Bindings {
     }
 }
 
+impl Bindings {
+    /// Runs a command's `wasi:cli/run`: `Ok(Ok(()))` when it exits with status 0, and
+    /// `Ok(Err(()))` when it returns an error; an `exit` with a status is a trap carrying
+    /// [`wasmtime_wasi::I32Exit`]. `None` for a `pipeline` component.
+    pub fn call_run(
+        &self,
+        store: &mut Store<RequestState>,
+    ) -> Option<wasmtime::Result<Result<(), ()>>> {
+        match self {
+            Self::Command(command) => Some(command.wasi_cli_run().call_run(store)),
+            Self::V0_1(_) | Self::V0_2(_) => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_exports_wasi_cli_run_and_no_handle() {
+        assert!(Contract::is_command([
+            "wasi:cli/run@0.2.6",
+            "wasi:nn/graph@0.2.0-rc-2024-10-28"
+        ]));
+        assert!(Contract::is_command(["wasi:cli/run@0.2.0"]));
+        assert!(!Contract::is_command(["handle"]));
+        assert!(!Contract::is_command(["handle", "wasi:cli/run@0.2.6"]));
+        assert!(!Contract::is_command(["wasi:cli/run@0.3.0"]));
+        assert!(!Contract::is_command(["wasi:http/incoming-handler@0.2.6"]));
+        assert!(!Contract::is_command([]));
+    }
 
     #[test]
     fn reads_the_contract_from_the_imports() {

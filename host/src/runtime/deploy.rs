@@ -85,6 +85,10 @@ pub enum DeployError {
     /// The bytes are not a component implementing the `pipeline` world.
     #[error(transparent)]
     Component(#[from] ComponentError),
+    /// A directory the pipeline's config preopens for it does not exist (or is not a
+    /// directory).
+    #[error("{0}")]
+    Preopen(String),
     /// A smoke request's body could not be read.
     #[error("cannot read smoke request {path:?}: {error}")]
     SmokeRead {
@@ -147,7 +151,7 @@ impl DeployError {
             Self::UnknownPipeline { .. } | Self::UnknownModel { .. } => 404,
             Self::BadShare(_) => 400,
             Self::NoCanary(_) | Self::NothingToRollBack(_) | Self::NoPreviousModel(_) => 409,
-            Self::SmokeRead { .. } => 500,
+            Self::SmokeRead { .. } | Self::Preopen(_) => 500,
             Self::Component(_)
             | Self::Smoke { .. }
             | Self::ModelLoad(_)
@@ -167,6 +171,7 @@ impl DeployError {
             }
             Self::Component(ComponentError::Invalid(_)) => "invalid_component",
             Self::SmokeRead { .. } => "smoke_unreadable",
+            Self::Preopen(_) => "preopen_missing",
             Self::Smoke { .. } => "smoke_failed",
             Self::BadShare(_) => "bad_canary_share",
             Self::NoCanary(_) => "no_canary",
@@ -196,6 +201,7 @@ impl Runtime {
         deployed_at: SystemTime,
     ) -> Result<DeployReport, DeployError> {
         let started = Instant::now();
+        super::wasi_grant::check_preopens(config).map_err(DeployError::Preopen)?;
         let version = self.version(bytes, source, deployed_at)?;
         let (smoke_requests, smoke) = self.smoke(config, &version)?;
         let report = report(

@@ -57,6 +57,20 @@ pub enum PipelineError {
         /// The trap, with the guest's panic message when it printed one.
         message: String,
     },
+    /// A `wasi:cli` command exited with a status other than 0 (or its `run` returned an
+    /// error, which is status 1).
+    #[error(
+        "pipeline {pipeline:?} (a wasi:cli command) exited with status {status}{}",
+        stderr_tail(message)
+    )]
+    Exited {
+        /// The pipeline.
+        pipeline: String,
+        /// The exit status.
+        status: i32,
+        /// What it wrote on stderr, trimmed and cut (may be empty).
+        message: String,
+    },
     /// The request went past one of its pipeline's per-request limits.
     #[error("pipeline {pipeline:?} went past its limit of {max} {} per request (limits.{})", limit.unit(), limit.name())]
     LimitExceeded {
@@ -95,6 +109,15 @@ pub enum PipelineError {
     },
 }
 
+/// `: <stderr>` when the command wrote something.
+fn stderr_tail(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!("; its stderr: {message}")
+    }
+}
+
 /// When a quarantined pipeline is tried again, for its error message.
 fn next_probe(probing: bool, retry_after_s: u64) -> String {
     if probing {
@@ -119,7 +142,10 @@ impl PipelineError {
                 _ => 500,
             },
             Self::DeadlineExceeded { .. } => 504,
-            Self::MemoryExceeded { .. } | Self::Trapped { .. } | Self::LimitExceeded { .. } => 500,
+            Self::MemoryExceeded { .. }
+            | Self::Trapped { .. }
+            | Self::LimitExceeded { .. }
+            | Self::Exited { .. } => 500,
             Self::Overloaded { .. } | Self::Quarantined { .. } => 503,
         }
     }

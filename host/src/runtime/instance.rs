@@ -5,6 +5,11 @@
 //! response is then their text (`text/plain`), and [`Outcome::streamed`] says whether
 //! they already went to a live client. Streams the guest still holds when `handle`
 //! returns are cancelled and accounted for.
+//!
+//! A `wasi:cli` command runs once per instance (its `run` is its `main`): the request
+//! body is its stdin, its stdout the answer's body (typed by the pipeline's
+//! `content_type`), each line of its stderr a log line under the log limits; exit status
+//! 0 answers, any other status is [`PipelineError::Exited`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,13 +18,30 @@ use crate::config::{Limit, PipelineConfig};
 
 use wasmtime::Store;
 
-use super::bindings::messages::Response;
+use super::bindings::log::{Host as _, Level};
+use super::bindings::messages::{Response, Routing};
 use super::clock_host::ClockCtx;
 use super::contract::{Answer, Bindings};
 use super::error::{failure, rejected};
 use super::load::Load;
 use super::state::RequestState;
 use super::{Outcome, PipelineError, Request, ServedBy, Timings};
+
+/// The content type of a command's answer when its pipeline sets no `content_type`.
+pub const DEFAULT_COMMAND_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// The most of a failed command's stderr its error message quotes (its end, where the
+/// reason usually is); all of it went to the log.
+const MAX_EXIT_MESSAGE: usize = 2048;
+
+/// The last `max` bytes of `s`, cut at a character boundary.
+fn tail(s: &str, max: usize) -> String {
+    let mut start = s.len().saturating_sub(max);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    s[start..].to_owned()
+}
 
 /// A live instance of a pipeline's component. After a trap it is poisoned: the guest's
 /// state is unknown, so further calls are refused.
@@ -61,9 +83,14 @@ impl PipelineInstance {
     pub fn handle(&mut self, request: &Request) -> Result<Outcome, PipelineError> {
         let config = &self.config;
         if self.poisoned {
+            let message = if matches!(self.bindings, Bindings::Command(_)) {
+                "a wasi:cli command runs once per instance; this one has run"
+            } else {
+                "this instance trapped earlier and cannot serve again"
+            };
             return Err(PipelineError::Trapped {
                 pipeline: config.name.clone(),
-                message: "this instance trapped earlier and cannot serve again".into(),
+                message: message.into(),
             });
         }
         let started = Instant::now();
@@ -83,6 +110,9 @@ impl PipelineInstance {
             if let Err(e) = self.store.set_fuel(fuel) {
                 return Err(failure(&self.store, config, e));
             }
+        }
+        if matches!(self.bindings, Bindings::Command(_)) {
+            return self.run_command(request, started);
         }
         let called = self.bindings.call_handle(&mut self.store, request);
         let state = self.store.data_mut();
@@ -143,6 +173,89 @@ impl PipelineInstance {
             remote_failures,
             component: self.component.clone(),
             streamed,
+        })
+    }
+
+    /// Runs a command's `run` with `request` as its stdin (see the module docs).
+    fn run_command(
+        &mut self,
+        request: &Request,
+        started: Instant,
+    ) -> Result<Outcome, PipelineError> {
+        // wasi-libc's start code traps when started twice, and the guest's state after
+        // `main` is not one to serve from: one run per instance.
+        self.poisoned = true;
+        let stdio = self.store.data().stdio.clone();
+        stdio.stdin.set(&request.body);
+        let called = self
+            .bindings
+            .call_run(&mut self.store)
+            .expect("the bindings of a command");
+        let finished = Instant::now();
+        let config = &self.config;
+        if stdio.stdout.overflowed() {
+            return Err(self.limit_error(Limit::ResponseBytes));
+        }
+        if stdio.stderr.overflowed() {
+            return Err(self.limit_error(Limit::LogBytes));
+        }
+        let stderr = String::from_utf8_lossy(&stdio.stderr.contents()).into_owned();
+        let log = &mut self.store.data_mut().log;
+        for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+            log.log(Level::Info, line.to_owned());
+        }
+        if let Some(hit) = self.limit_hit() {
+            return Err(hit);
+        }
+        let status = match called {
+            Ok(Ok(())) => 0,
+            Ok(Err(())) => 1,
+            Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                Some(exit) => exit.0,
+                None => return Err(failure(&self.store, config, e)),
+            },
+        };
+        if status != 0 {
+            return Err(PipelineError::Exited {
+                pipeline: config.name.clone(),
+                status,
+                message: tail(stderr.trim(), MAX_EXIT_MESSAGE),
+            });
+        }
+        let model_runs = std::mem::take(&mut self.store.data_mut().local.runs);
+        for run in &model_runs {
+            self.load.record_model_run(run.elapsed);
+        }
+        let (model, model_version) = model_runs
+            .last()
+            .map(|r| (r.model.clone(), r.version.clone()))
+            .unwrap_or_default();
+        let response = Response {
+            content_type: config
+                .content_type
+                .clone()
+                .unwrap_or_else(|| DEFAULT_COMMAND_CONTENT_TYPE.to_owned()),
+            body: stdio.stdout.take(),
+            routing: Routing {
+                route: "local".into(),
+                reason: "wasi:cli command: stdout of its run".into(),
+                model,
+                model_version,
+            },
+        };
+        Ok(Outcome {
+            timings: Timings {
+                instantiate: Duration::ZERO,
+                handle: finished - started,
+                local_models: model_runs.iter().map(|r| r.elapsed).sum(),
+                total: finished - started,
+            },
+            response,
+            model_runs,
+            remote_calls: Vec::new(),
+            remote_failures: Vec::new(),
+            component: self.component.clone(),
+            streamed: false,
         })
     }
 

@@ -12,10 +12,11 @@
 //! 3. instantiate from the version's `InstancePre` (pooled memory: microseconds);
 //! 4. call `handle` (see [`PipelineInstance`]) through the bindings of the contract
 //!    version the component targets ([`contract`]: 0.1.x or 0.2, both linked; 0.1 calls
-//!    are served by the 0.2 host functions through [`v0_1`]); chunks a 0.2 guest emits go
-//!    to the caller's [`ChunkSink`] as they come (streamed answers); then translate traps into
-//!    [`PipelineError`]s that name the cause (deadline, memory cap, panic message) and
-//!    read back the model runs the guest made;
+//!    are served by the 0.2 host functions through [`v0_1`]), or a `wasi:cli` command's
+//!    `run` with the request as its stdin and its stdout as the answer; chunks a 0.2
+//!    guest emits go to the caller's [`ChunkSink`] as they come (streamed answers); then
+//!    translate traps into [`PipelineError`]s that name the cause (deadline, memory cap,
+//!    panic message) and read back the model runs the guest made;
 //! 5. count the outcome against the version, and drop a canary that fails too often;
 //!    count it against the pipeline's quarantine too.
 //!
@@ -25,6 +26,7 @@
 mod bindings;
 mod bounded_waits;
 mod clock_host;
+mod command_io;
 mod compiled_cache;
 mod component;
 mod contract;
@@ -77,6 +79,7 @@ use crate::config::{Config, NnConfig, PipelineConfig, RuntimeConfig, settings};
 use crate::local::{LoadError, ModelRegistry};
 use crate::remote::{CallRecord, FailedCall, Remote, SetupError};
 use clock_host::ClockCtx;
+use command_io::{CappedOutput, RequestStdin};
 use compiled_cache::CompiledCache;
 use error::failure;
 use local_host::LocalCtx;
@@ -84,7 +87,7 @@ use log_host::LogCtx;
 use remote_host::RemoteCtx;
 use reply_host::{HasReply, ReplyCtx, ReplyView};
 use signals_host::SignalsCtx;
-use state::{Contexts, RequestState, SandboxLimits};
+use state::{Contexts, MAX_GUEST_STDERR, RequestState, SandboxLimits, Stdio};
 use wasi_nn::NnCtx;
 
 /// The runtime could not start or a pipeline could not be loaded.
@@ -549,6 +552,25 @@ impl Runtime {
                 .and_then(|m| models.get(m))
                 .map(|m| m.info().sha256.clone()),
         );
+        let command = version.compiled.summary.contract == Contract::Command;
+        let cap = |bytes: u64| usize::try_from(bytes).unwrap_or(usize::MAX);
+        let stdio = Stdio {
+            stdin: RequestStdin::default(),
+            stdout: CappedOutput::new(cap(config.limits.response_bytes)),
+            // A command's stderr is its log: capped like the log. Anyone else's holds at
+            // most a panic message.
+            stderr: CappedOutput::new(if command {
+                cap(config.limits.log_bytes)
+            } else {
+                MAX_GUEST_STDERR
+            }),
+        };
+        let wasi = wasi_grant::context(config, command, &stdio).map_err(|message| {
+            PipelineError::Trapped {
+                pipeline: config.name.clone(),
+                message,
+            }
+        })?;
         let state = RequestState::new(
             SandboxLimits::new(
                 config.memory_bytes(),
@@ -564,6 +586,8 @@ impl Runtime {
                 reply: ReplyCtx::new(sink, client_gone),
                 nn: NnCtx::new(self.nn, config.memory_bytes() as u64),
             },
+            wasi,
+            stdio,
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

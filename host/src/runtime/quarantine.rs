@@ -56,7 +56,8 @@ impl Verdict {
             | PipelineError::DeadlineExceeded { .. }
             | PipelineError::MemoryExceeded { .. }
             | PipelineError::LimitExceeded { .. } => Self::Failed(error.to_string()),
-            PipelineError::Rejected { .. } => Self::Answered,
+            // A command's non-zero exit is its way of answering with an error.
+            PipelineError::Rejected { .. } | PipelineError::Exited { .. } => Self::Answered,
             PipelineError::UnknownPipeline { .. }
             | PipelineError::Overloaded { .. }
             | PipelineError::Quarantined { .. } => Self::Neither,

@@ -2,15 +2,17 @@
 //!
 //! A store lives for exactly one request, so nothing here outlives it: model runs and log
 //! counts are read back once the guest returns. The WASI context is empty (no files,
-//! network, environment or arguments); only stderr is captured, so a guest's panic message
-//! can be reported in the error that names its trap.
+//! network, environment or arguments) unless the operator's config names some (see
+//! [`super::wasi_grant::context`]); stderr is captured, so a guest's panic message can be
+//! reported in the error that names its trap, and a `wasi:cli` command's stdin and stdout
+//! are the request and the answer ([`Stdio`]).
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::clock_host::ClockCtx;
+use super::command_io::{CappedOutput, RequestStdin};
 use super::local_host::LocalCtx;
 use super::log_host::LogCtx;
 use super::remote_host::RemoteCtx;
@@ -39,11 +41,23 @@ pub struct Contexts {
     pub nn: NnCtx,
 }
 
+/// The standard streams of one sandbox. A `pipeline` component's stdin is empty and its
+/// stdout discarded; only a `wasi:cli` command is given `stdin` and `stdout`.
+#[derive(Clone)]
+pub struct Stdio {
+    /// The request body, for a command.
+    pub stdin: RequestStdin,
+    /// The answer's body, for a command; capped at `limits.response_bytes`.
+    pub stdout: CappedOutput,
+    /// Panic messages, and a command's log lines.
+    pub stderr: CappedOutput,
+}
+
 /// Store data for one request.
 pub struct RequestState {
     wasi: WasiCtx,
     table: ResourceTable,
-    stderr: MemoryOutputPipe,
+    pub(super) stdio: Stdio,
     pub(super) limits: SandboxLimits,
     pub(super) local: LocalCtx,
     pub(super) remote: RemoteCtx,
@@ -55,14 +69,13 @@ pub struct RequestState {
 }
 
 impl RequestState {
-    /// State with an empty WASI context, the sandbox's limits and the request's contexts.
-    pub fn new(limits: SandboxLimits, contexts: Contexts) -> Self {
-        let stderr = MemoryOutputPipe::new(MAX_GUEST_STDERR);
-        let wasi = WasiCtxBuilder::new().stderr(stderr.clone()).build();
+    /// State with a WASI context made on `stdio`, the sandbox's limits and the request's
+    /// contexts.
+    pub fn new(limits: SandboxLimits, contexts: Contexts, wasi: WasiCtx, stdio: Stdio) -> Self {
         Self {
             wasi,
             table: ResourceTable::new(),
-            stderr,
+            stdio,
             limits,
             local: contexts.local,
             remote: contexts.remote,
@@ -82,7 +95,7 @@ impl RequestState {
 
     /// What the guest wrote to stderr, lossily decoded and trimmed.
     pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents())
+        String::from_utf8_lossy(&self.stdio.stderr.contents())
             .trim()
             .to_owned()
     }

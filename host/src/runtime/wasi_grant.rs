@@ -5,20 +5,23 @@
 //! monotonic clock's waits bounded by the deadline, see [`super::bounded_waits`]),
 //! `wasi:random`, `wasi:cli` (environment, exit, stdio and terminals: all empty or
 //! captured) and `wasi:filesystem` with no preopened directories, so there is no file to
-//! open. It also gets `wasi:nn` (linked in [`super::wasi_nn`], on the host's models). It does not get `wasi:sockets`: a component importing any of it is refused at
+//! open. The operator may give a pipeline more in its config ([`context`]): arguments,
+//! environment variables, read-only preopened directories; a `wasi:cli` command also
+//! gets the request as stdin and its stdout becomes the answer. It also gets `wasi:nn` (linked in [`super::wasi_nn`], on the host's models). It does not get `wasi:sockets`: a component importing any of it is refused at
 //! load, and `hybrid check` names the import. Serverless calls go through the `remote`
 //! interface, where the host holds the credentials and enforces limits.
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
-use wasmtime_wasi::WasiView;
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sync};
 use wasmtime_wasi::random::WasiRandom;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiView};
 
 use super::bounded_waits;
-use super::state::RequestState;
+use super::state::{RequestState, Stdio};
+use crate::config::PipelineConfig;
 
 /// The WASI packages a pipeline may import; every other `wasi:` import is refused.
 const GRANTED: [&str; 6] = [
@@ -38,6 +41,57 @@ pub const WHY_NOT: &str = "no sockets: a pipeline reaches serverless endpoints t
 /// than the granted ones (imports of other packages are left to the linker).
 pub fn granted(import: &str) -> bool {
     !import.starts_with("wasi:") || GRANTED.iter().any(|p| import.starts_with(p))
+}
+
+/// The WASI context of one sandbox of pipeline `config`: `argv[0]` the pipeline's name,
+/// then its `args`; its `env` and nothing of the host's environment; its `preopens`,
+/// read-only (wasmtime-wasi's cap-std directories: no `..` or symlink leads out of
+/// them); stderr captured. A `command` also reads `stdio.stdin` and writes
+/// `stdio.stdout`; a `pipeline` component's stdin is empty and its stdout discarded.
+/// Fails, naming the directory, when a preopen cannot be opened.
+pub fn context(config: &PipelineConfig, command: bool, stdio: &Stdio) -> Result<WasiCtx, String> {
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .arg(&config.name)
+        .args(&config.args)
+        .stderr(stdio.stderr.clone())
+        // Reads of a preopened file run on the request's own thread: they are what the
+        // guest waits for anyway, and a hop to another thread only adds latency.
+        .allow_blocking_current_thread(true);
+    for (key, value) in &config.env {
+        builder.env(key, value);
+    }
+    if command {
+        builder
+            .stdin(stdio.stdin.clone())
+            .stdout(stdio.stdout.clone());
+    }
+    for (guest, host) in &config.preopens {
+        builder
+            .preopened_dir(host, guest, FsPerms::ReadOnly)
+            .map_err(|e| preopen_error(guest, host, &e))?;
+    }
+    Ok(builder.build())
+}
+
+/// Checks every preopen of `config` names a directory the host can open (at load, so a
+/// typo refuses the config instead of failing each request).
+pub fn check_preopens(config: &PipelineConfig) -> Result<(), String> {
+    for (guest, host) in &config.preopens {
+        match std::fs::metadata(host) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(preopen_error(guest, host, &"not a directory")),
+            Err(e) => return Err(preopen_error(guest, host, &e)),
+        }
+    }
+    Ok(())
+}
+
+fn preopen_error(guest: &str, host: &std::path::Path, error: &dyn std::fmt::Display) -> String {
+    format!(
+        "preopens: {guest:?} = {:?} cannot be opened as a directory: {error}",
+        host.display().to_string()
+    )
 }
 
 /// The linker's handle on a request's resource table.

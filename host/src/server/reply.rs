@@ -121,6 +121,7 @@ impl ApiError {
             PipelineError::LimitExceeded { .. } => ("server_error", "limit_exceeded"),
             PipelineError::Overloaded { .. } => ("overloaded", "overloaded"),
             PipelineError::Quarantined { .. } => ("server_error", "pipeline_quarantined"),
+            PipelineError::Exited { .. } => ("server_error", "command_failed"),
             _ => ("server_error", "pipeline_failed"),
         };
         let mut e = Self::new(status, kind, error.to_string()).code(code);
