@@ -9,14 +9,12 @@ use serde_json::{Value, json};
 
 use crate::runtime::{Outcome, Request};
 
-/// Total serverless spend of the request in US dollars.
+/// Total serverless spend of the request in US dollars (failed calls included: a stream
+/// that broke mid-way is billed for what arrived).
 pub fn cost_usd(outcome: &Outcome) -> f64 {
-    outcome
-        .remote_calls
-        .iter()
-        .map(|c| c.cost_micro_usd)
-        .sum::<u64>() as f64
-        / 1e6
+    let calls = outcome.remote_calls.iter().map(|c| c.cost_micro_usd);
+    let failures = outcome.remote_failures.iter().map(|f| f.cost_micro_usd);
+    calls.chain(failures).sum::<u64>() as f64 / 1e6
 }
 
 /// Bytes the request sent off the box to serverless endpoints (failed attempts included).
@@ -80,7 +78,8 @@ pub fn to_json(pipeline: &str, request: &Request, outcome: &Outcome) -> Value {
         .chain(outcome.remote_failures.iter().map(|f| {
             json!({
                 "endpoint": f.endpoint, "attempts": f.attempts, "error": f.error.to_string(),
-                "bytes_sent": f.bytes_sent, "latency_ms": ms(f.latency),
+                "cost_usd": f.cost_micro_usd as f64 / 1e6, "bytes_sent": f.bytes_sent,
+                "latency_ms": ms(f.latency),
             })
         }))
         .collect();

@@ -1,7 +1,11 @@
 //! Streaming through hybrid: time to first token (TTFT) of a streamed chat completion
 //! through `POST /v1/chat/completions` (the HTTP front, the chat-router guest, the host's
 //! streaming client) against the same request sent straight to `hybrid-sim`; and the
-//! throughput of streamed against whole chat completions at concurrency 32.
+//! throughput of streamed against whole chat completions at concurrency 32. Streams go
+//! through chat-router both ways it relays them: forwarded by the host as they are (WIT
+//! 0.2.1 `reply.forward`, pipeline `chat`, model `llama3.3-70b-instruct`) and read and
+//! emitted chunk by chunk by the guest (`next` then `emit`, pipeline `chat-emit` with
+//! setting `relay = "emit"`, model `emit`).
 //!
 //! The server runs in-process (the release build of the `hybrid` library's router on a
 //! tokio runtime, as `hybrid serve` builds it), the simulator too, both on loopback, the
@@ -27,13 +31,15 @@ use hybrid_tests::{component, root};
 const KEY: &str = "sk-bench-streaming";
 const KEY_VAR: &str = "HYBRID_BENCH_STREAMING_KEY";
 const MODEL: &str = "llama3.3-70b-instruct";
+/// The model name that routes to the pipeline that emits.
+const EMIT_MODEL: &str = "emit";
 const TTFT_REQUESTS: usize = 1_000;
 const CONCURRENCY: usize = 32;
 const RUN: Duration = Duration::from_secs(5);
 
-fn body(stream: bool) -> String {
+fn body(model: &str, stream: bool) -> String {
     format!(
-        r#"{{"model":"{MODEL}","stream":{stream},"messages":[{{"role":"user","content":"Is the edge box up and streaming its tokens today?"}}]}}"#
+        r#"{{"model":"{model}","stream":{stream},"messages":[{{"role":"user","content":"Is the edge box up and streaming its tokens today?"}}]}}"#
     )
 }
 
@@ -47,15 +53,15 @@ fn agent() -> ureq::Agent {
         .new_agent()
 }
 
-/// Sends one request; returns the time to the first event with text (for a stream) and
-/// the total time, after reading the body to its end.
-fn one(agent: &ureq::Agent, url: &str, stream: bool) -> (Option<Duration>, Duration) {
+/// Sends one request for `model`; returns the time to the first event with text (for a
+/// stream) and the total time, after reading the body to its end.
+fn one(agent: &ureq::Agent, url: &str, model: &str, stream: bool) -> (Option<Duration>, Duration) {
     let started = Instant::now();
     let mut response = agent
         .post(url)
         .header("content-type", "application/json")
         .header("authorization", &format!("Bearer {KEY}"))
-        .send(body(stream).as_bytes())
+        .send(body(model, stream).as_bytes())
         .expect("answered");
     assert_eq!(response.status().as_u16(), 200, "{url}");
     let mut first = None;
@@ -88,7 +94,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Requests per second of `CONCURRENCY` clients sending to `url` for [`RUN`].
-fn throughput(url: &str, stream: bool) -> f64 {
+fn throughput(url: &str, model: &'static str, stream: bool) -> f64 {
     let done = Arc::new(AtomicU64::new(0));
     let until = Instant::now() + RUN;
     let workers: Vec<_> = (0..CONCURRENCY)
@@ -97,7 +103,7 @@ fn throughput(url: &str, stream: bool) -> f64 {
             std::thread::spawn(move || {
                 let agent = agent();
                 while Instant::now() < until {
-                    one(&agent, &url, stream);
+                    one(&agent, &url, model, stream);
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             })
@@ -130,10 +136,20 @@ max_instances = 128
 name = "chat"
 component = "{chat}"
 
+[[pipeline]]
+name = "chat-emit"
+component = "{chat}"
+settings = {{ relay = "emit" }}
+
 [[openai_model]]
 id = "{MODEL}"
 kind = "chat"
 pipeline = "chat"
+
+[[openai_model]]
+id = "{EMIT_MODEL}"
+kind = "chat"
+pipeline = "chat-emit"
 
 [[endpoint]]
 name = "chat"
@@ -161,7 +177,7 @@ max_attempts = 1
     )
     .expect("runtime");
     for pipeline in &config.pipelines {
-        runtime.load_pipeline(pipeline).expect("chat pipeline");
+        runtime.load_pipeline(pipeline).expect("chat pipelines");
     }
     let runtime = Arc::new(runtime);
     let app = hybrid::server::router(runtime, &config);
@@ -183,24 +199,29 @@ max_attempts = 1
 
     let agent = agent();
     for _ in 0..100 {
-        one(&agent, &hybrid, true);
-        one(&agent, &direct, true);
+        one(&agent, &hybrid, MODEL, true);
+        one(&agent, &hybrid, EMIT_MODEL, true);
+        one(&agent, &direct, MODEL, true);
     }
-    let (mut through, mut straight) = (Vec::new(), Vec::new());
+    let (mut forwarded, mut emitted, mut straight) = (Vec::new(), Vec::new(), Vec::new());
+    let first = |url: &str, model: &str| {
+        one(&agent, url, model, true)
+            .0
+            .unwrap_or_else(|| panic!("text from {url} ({model})"))
+    };
     for _ in 0..TTFT_REQUESTS {
-        through.push(one(&agent, &hybrid, true).0.expect("text through hybrid"));
-        straight.push(
-            one(&agent, &direct, true)
-                .0
-                .expect("text from the simulator"),
-        );
+        forwarded.push(first(&hybrid, MODEL));
+        emitted.push(first(&hybrid, EMIT_MODEL));
+        straight.push(first(&direct, MODEL));
     }
-    through.sort_unstable();
-    straight.sort_unstable();
+    for d in [&mut forwarded, &mut emitted, &mut straight] {
+        d.sort_unstable();
+    }
     println!("time to first token over {TTFT_REQUESTS} streamed requests each (interleaved):");
     for (what, d) in [
         ("simulator directly", &straight),
-        ("through hybrid", &through),
+        ("hybrid, forward", &forwarded),
+        ("hybrid, emit", &emitted),
     ] {
         println!(
             "  {what:20} p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms",
@@ -209,21 +230,24 @@ max_attempts = 1
             ms(percentile(d, 0.99))
         );
     }
-    println!(
-        "  added by hybrid      p50 {:.3} ms  p99 {:.3} ms (target: < 1 ms at p50)",
-        ms(percentile(&through, 0.5)) - ms(percentile(&straight, 0.5)),
-        ms(percentile(&through, 0.99)) - ms(percentile(&straight, 0.99))
-    );
+    for (what, d) in [("forward", &forwarded), ("emit", &emitted)] {
+        println!(
+            "  added by hybrid, {what:8} p50 {:.3} ms  p99 {:.3} ms (target: < 1 ms at p50)",
+            ms(percentile(d, 0.5)) - ms(percentile(&straight, 0.5)),
+            ms(percentile(d, 0.99)) - ms(percentile(&straight, 0.99))
+        );
+    }
 
     println!(
         "throughput at concurrency {CONCURRENCY}, {} s per mode:",
         RUN.as_secs()
     );
-    for (what, url, stream) in [
-        ("whole, through hybrid", &hybrid, false),
-        ("streamed, through hybrid", &hybrid, true),
-        ("streamed, simulator directly", &direct, true),
+    for (what, url, model, stream) in [
+        ("whole, through hybrid", &hybrid, MODEL, false),
+        ("streamed, hybrid, forward", &hybrid, MODEL, true),
+        ("streamed, hybrid, emit", &hybrid, EMIT_MODEL, true),
+        ("streamed, simulator directly", &direct, MODEL, true),
     ] {
-        println!("  {what:30} {:.0} req/s", throughput(url, stream));
+        println!("  {what:30} {:.0} req/s", throughput(url, model, stream));
     }
 }

@@ -28,13 +28,19 @@ fn params(request: &ChatRequest, pass_model: bool) -> ChatParams {
 }
 
 /// Calls `endpoint` with `request`, sending its `model` as the override if `pass_model`.
+/// A failure keeps its record when the host sends one: its `retry-after-ms` (an open
+/// circuit's cool-down, a spent budget's window) becomes the client's `Retry-After`.
 pub fn chat(
     host: &mut impl Host,
     endpoint: &str,
     request: &ChatRequest,
     pass_model: bool,
-) -> Result<ChatResult, RemoteError> {
-    host.chat(endpoint, &request.messages, &params(request, pass_model))
+) -> Result<ChatResult, Failure> {
+    host.chat_recorded(endpoint, &request.messages, &params(request, pass_model))
+        .map_err(|(error, record)| match record {
+            Some(call) => Failure { error, call },
+            None => Failure::new(endpoint, error),
+        })
 }
 
 /// Opens a stream on `endpoint` (returns once the first chunk has arrived).

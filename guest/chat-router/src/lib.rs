@@ -10,13 +10,16 @@
 //! 2. The endpoints are metadata `endpoint` (default `chat`), then the operator's setting
 //!    `fallback` (a comma-separated list), tried in order.
 //! 3. Read the signals: an open circuit skips the endpoint (`unavailable`, 503, when it
-//!    was the last), a spent budget window refuses (503, named in the message). An
+//!    was the last), a spent budget window refuses (503, named in the message), each
+//!    with the wait the signals give as `Retry-After` (WIT 0.2.1). An
 //!    endpoint the signals do not know is called anyway, so the host's `not-found`
 //!    explains the configuration problem.
-//! 4. Call `remote.chat`, or with `stream: true` `remote.stream-chat` and emit each chunk
-//!    as it arrives (WIT 0.2 `reply.emit`); the request's `model` is sent as the override
-//!    only with metadata `pass_model=true` (the OpenAI-facing name is normally the
-//!    operator's alias for the endpoint's configured model). A timeout, rate limit,
+//! 4. Call `remote.chat`, or with `stream: true` `remote.stream-chat` and hand the stream
+//!    to the host to relay as it is (WIT 0.2.1 `reply.forward`; with the operator's
+//!    setting `relay = "emit"`, read and emit each chunk here, WIT 0.2 `reply.emit`); the
+//!    request's `model` is sent as the override only with metadata `pass_model=true` (the
+//!    OpenAI-facing name is normally the operator's alias for the endpoint's configured
+//!    model). A timeout, rate limit,
 //!    unavailable endpoint or garbled answer moves on to the next endpoint; for a stream,
 //!    only before its first chunk. Failures map to the status the client should see:
 //!    rate limits 429 and open circuits or spent budgets 503 (with `Retry-After`),
@@ -24,7 +27,7 @@
 //!    missing endpoint 500, other failures 502.
 //! 5. Answer in OpenAI's `chat.completion` shape with the call's usage and a `hybrid`
 //!    block (route, provider model, cost, attempts, latency), or, streamed, with the
-//!    emitted chunks (the host formats the events); the routing record says
+//!    forwarded or emitted chunks (the host formats the events); the routing record says
 //!    `remote:<endpoint>` and the endpoint's health.
 //!
 //! Metadata `max_cost_usd` is not enforced: the signals carry spend but no prices, so the

@@ -4,8 +4,12 @@
 //! `model` to the provider instead of the endpoint's configured model id). The operator's
 //! setting `fallback` (`settings = { fallback = "chat-b, chat-c" }` on the pipeline in the
 //! host config) lists the endpoints tried, in order, when the first fails in a way another
-//! may not (see `call::falls_back`); for a stream, only before its first chunk. A key given
-//! twice takes its last value; other keys are ignored.
+//! may not (see `call::falls_back`); for a stream, only before its first chunk. The
+//! operator's setting `relay` says how a stream reaches the client: `forward` (the
+//! default: the host relays it as it is, without the chunks passing through this guest,
+//! WIT 0.2.1 `reply.forward`) or `emit` (each chunk read and emitted by this guest, the
+//! path for a policy that transforms the text). A key given twice takes its last value;
+//! other keys are ignored.
 
 use hybrid_guest::Error;
 use hybrid_guest::metadata::{Metadata, setting};
@@ -22,6 +26,18 @@ pub struct Options {
     pub pass_model: bool,
     /// Endpoints to fall back to, in order (the operator's setting `fallback`).
     pub fallback: Vec<String>,
+    /// How a stream reaches the client (the operator's setting `relay`).
+    pub relay: Relay,
+}
+
+/// How a streamed answer reaches the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Relay {
+    /// The host relays the stream as it is (`reply.forward`).
+    #[default]
+    Forward,
+    /// This guest reads each chunk and emits it (`next`, then `reply.emit`).
+    Emit,
 }
 
 impl Options {
@@ -60,6 +76,15 @@ pub fn parse(metadata: &[(String, String)]) -> Result<Options, Error> {
             )));
         }
     };
+    let relay = match metadata.get(&setting("relay")) {
+        None | Some("forward") => Relay::Forward,
+        Some("emit") => Relay::Emit,
+        Some(other) => {
+            return Err(Error::bad_request(format!(
+                "the pipeline's setting relay must be forward or emit, got {other:?}"
+            )));
+        }
+    };
     let fallback = metadata
         .get(&setting("fallback"))
         .unwrap_or("")
@@ -72,6 +97,7 @@ pub fn parse(metadata: &[(String, String)]) -> Result<Options, Error> {
         endpoint,
         pass_model,
         fallback,
+        relay,
     })
 }
 
@@ -94,6 +120,7 @@ mod tests {
                 endpoint: "chat".into(),
                 pass_model: false,
                 fallback: Vec::new(),
+                relay: Relay::Forward,
             })
         );
     }
@@ -131,5 +158,9 @@ mod tests {
         assert!(matches!(&empty, Error::BadRequest(m) if m.contains("x-hybrid-endpoint")));
         let flag = parse(&meta(&[("pass_model", "maybe")])).expect_err("unclear");
         assert!(matches!(&flag, Error::BadRequest(m) if m.contains("\"maybe\"")));
+        let relay = parse(&meta(&[("setting.relay", "copy")])).expect_err("unknown");
+        assert!(matches!(&relay, Error::BadRequest(m) if m.contains("relay")));
+        let emit = parse(&meta(&[("setting.relay", "emit")])).expect("valid");
+        assert_eq!(emit.relay, Relay::Emit);
     }
 }

@@ -4,7 +4,9 @@
 //! endpoint; what the policy decides is whether calling it now makes sense. Steps: read
 //! the endpoint's health and refuse fast (`unavailable`, HTTP 503, without a call) while
 //! its circuit is open; read the spend and refuse (`unavailable`) while any budget window
-//! is spent. The signals carry no wait, so the host's default `Retry-After` goes out. A half-open
+//! is spent. Either refusal carries the wait the signals give (WIT 0.2.1: the circuit's
+//! cool-down left, the time until no budget window is spent), so the client's
+//! `Retry-After` says when a call can succeed. A half-open
 //! circuit lets the call through (it is the probe the breaker waits for), and an endpoint
 //! the signals do not know is called anyway, so the host's `not-found` names the problem.
 //! The reason recorded says which endpoint and in what health.
@@ -38,7 +40,7 @@ pub fn decide(host: &mut impl Host, endpoint: &str) -> Result<String, (Refusal, 
                     "serverless endpoint {endpoint:?} is unavailable (circuit open after \
                      repeated failures); try again later"
                 ),
-                retry_after_ms: None,
+                retry_after_ms: host.circuit_retry_after_ms(endpoint),
             },
         ));
     }
@@ -54,7 +56,7 @@ pub fn decide(host: &mut impl Host, endpoint: &str) -> Result<String, (Refusal, 
                     usd(w.budget_micro_usd.unwrap_or(0)),
                     usd(w.spent_micro_usd)
                 ),
-                retry_after_ms: None,
+                retry_after_ms: host.budget_retry_after_ms(),
             },
         ));
     }
@@ -117,8 +119,9 @@ mod tests {
 
     #[test]
     fn an_open_circuit_fails_fast() {
-        let (refusal, error) =
-            decide(&mut host_with(CircuitState::Open, 1.0), "chat").expect_err("open");
+        let mut host = host_with(CircuitState::Open, 1.0);
+        host.circuit_waits.insert("chat".into(), 4_200);
+        let (refusal, error) = decide(&mut host, "chat").expect_err("open");
         assert_eq!(refusal, Refusal::CircuitOpen);
         assert_eq!(
             error,
@@ -126,8 +129,9 @@ mod tests {
                 message: "serverless endpoint \"chat\" is unavailable (circuit open after \
                           repeated failures); try again later"
                     .into(),
-                retry_after_ms: None,
-            }
+                retry_after_ms: Some(4_200),
+            },
+            "the cool-down left, for the client's Retry-After"
         );
     }
 
@@ -139,8 +143,19 @@ mod tests {
         assert!(decide(&mut host, "chat").is_ok(), "not yet spent");
         host.spend[1].budget_micro_usd = Some(50_000);
         host.spend[1].spent_micro_usd = 50_000;
+        host.budget_wait_ms = Some(1_800_000);
         let (refusal, error) = decide(&mut host, "chat").expect_err("spent");
         assert_eq!(refusal, Refusal::BudgetSpent("hour".into()));
+        assert!(
+            matches!(
+                error,
+                Error::Unavailable {
+                    retry_after_ms: Some(1_800_000),
+                    ..
+                }
+            ),
+            "the window's time left, for the client's Retry-After"
+        );
         assert_eq!(
             error.to_string(),
             "unavailable: the per-hour serverless spend budget of $0.050000 is spent \

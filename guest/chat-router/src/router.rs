@@ -6,20 +6,22 @@
 //! make the call ([`call`]) and, if it fails in a way another endpoint may not, go on to
 //! the next. Without `stream`, the OpenAI body is built whole ([`response`]); with it, the
 //! stream is opened (which returns once its first chunk is in, so falling back is still
-//! invisible to the client) and each chunk is emitted as it arrives; a failure after that
-//! ends the client's stream with an error event. A client that goes away stops the relay
-//! and drops the stream, which closes the connection upstream.
+//! invisible to the client), then handed to the host to relay as it is (`forward`, the
+//! default: this policy changes nothing in the text) or, with the operator's setting
+//! `relay = "emit"`, read and emitted chunk by chunk; a failure after that ends the
+//! client's stream with an error event. A client that goes away stops the relay and the
+//! stream is closed, which closes the connection upstream.
 //!
 //! Every request that reaches this module gets one info log line: sizes, the decision and
 //! the call's accounting, or the stage that refused it and the error case; never message
 //! content, and never the provider's error text (it may quote the request).
 
 use hybrid_guest::response::{JSON, remote_route};
-use hybrid_guest::stream::{ChatChunks, Failure};
+use hybrid_guest::stream::{ChatChunk, ChatChunks};
 use hybrid_guest::{Answer, Error, Host, Request, Response, Routing};
 
 use crate::call;
-use crate::metadata;
+use crate::metadata::{self, Relay};
 use crate::policy::{self, Refusal};
 use crate::request::{self, ChatRequest};
 use crate::response;
@@ -91,7 +93,10 @@ fn route<H: Host>(host: &mut H, request: &Request, sizes: &mut String) -> Routed
         let route = remote_route(endpoint);
         let failed = if chat.stream {
             match call::stream(host, endpoint, &chat, options.pass_model) {
-                Ok(stream) => return relay(host, stream, &route, endpoint, reason),
+                Ok(stream) if options.relay == Relay::Emit => {
+                    return relay(host, stream, &route, endpoint, reason);
+                }
+                Ok(stream) => return forward(host, stream, &route, endpoint, reason),
                 Err(failure) => failure,
             }
         } else {
@@ -99,7 +104,7 @@ fn route<H: Host>(host: &mut H, request: &Request, sizes: &mut String) -> Routed
                 Ok(result) => {
                     return Ok(complete(request, &chat, &route, endpoint, reason, &result));
                 }
-                Err(error) => Failure::new(endpoint, error),
+                Err(failure) => failure,
             }
         };
         let case = failed.error.case();
@@ -143,6 +148,62 @@ fn complete(
     );
     let routing = Routing::remote(endpoint, reason, &result.call.model);
     (Answer::Complete(Response::new(JSON, body, routing)), note)
+}
+
+/// Hands `stream` to the host, which relays it to the client as it is, until its end, an
+/// error, or the client going away.
+fn forward<H: Host>(
+    host: &mut H,
+    stream: H::Stream,
+    route: &str,
+    endpoint: &str,
+    reason: String,
+) -> Routed {
+    let model = stream.call().model;
+    match host.forward(stream) {
+        Ok(s) => {
+            let c = &s.call;
+            let note = format!(
+                "{route} ({}) forwarded: {} chunks, {} bytes, {} attempts, {} ms, {} + {} \
+                 tokens, {} micro-USD",
+                c.model,
+                s.chunks,
+                s.text_bytes,
+                c.attempts,
+                c.latency_ms,
+                c.usage.input_tokens,
+                c.usage.output_tokens,
+                c.cost_micro_usd
+            );
+            let routing = Routing::remote(endpoint, reason, &c.model);
+            Ok((Answer::Emitted(routing), note))
+        }
+        // The client went away (an empty chunk, which sends nothing, is refused): nobody
+        // to tell, and the host has closed the stream.
+        Err(_) if !host.emit(&nothing()) => {
+            let note = format!("{route} forwarded: client went away");
+            Ok((
+                Answer::Emitted(Routing::remote(endpoint, reason, &model)),
+                note,
+            ))
+        }
+        Err(failed) => {
+            let case = failed.error.case();
+            let mapped = call::to_error(endpoint, failed.error, failed.call.retry_after_ms);
+            let note = format!("{route} forward failed: {case} ({})", mapped.case());
+            Err((mapped, note))
+        }
+    }
+}
+
+/// A chunk with no text, finish reason or usage: the host sends nothing for it, so
+/// emitting it only asks whether the client is still there.
+fn nothing() -> ChatChunk {
+    ChatChunk {
+        delta: String::new(),
+        finish_reason: None,
+        usage: None,
+    }
 }
 
 /// Emits each chunk of `stream` as it arrives, until its end, an error, or the client
@@ -231,13 +292,68 @@ mod tests {
         }
     }
 
+    const EMIT: (&str, &str) = ("setting.relay", "emit");
+
     #[test]
-    fn a_streamed_request_emits_each_chunk_as_it_arrives() {
+    fn a_streamed_request_is_forwarded_as_it_is() {
         let mut host = fake::host();
         host.on_stream_chat = fake::stream(&["Hello ", "from ", "the edge"], record());
         let Answer::Emitted(routing) = answer(&mut host, STREAMED, &[]).expect("served") else {
             panic!("answered whole");
         };
+        assert_eq!(routing.route, "remote:chat");
+        assert_eq!(routing.model, "provider-llama-70b");
+        assert_eq!(host.forwards, 1, "the host relays it");
+        let text: String = host.emitted.iter().map(|c| c.delta.as_str()).collect();
+        assert_eq!(text, "Hello from the edge");
+        assert!(
+            host.logs[0].contains("forwarded: 3 chunks, 19 bytes"),
+            "{}",
+            host.logs[0]
+        );
+    }
+
+    #[test]
+    fn a_forward_that_breaks_off_ends_with_its_error_and_a_client_gone_quietly() {
+        let mut host = fake::host();
+        host.on_stream_chat = Box::new(|call: &fake::ChatCall| {
+            let mut stream = fake::stream(&["partial", "more"], record())(call)?;
+            stream.chunks.truncate(1);
+            stream
+                .chunks
+                .push_back(Err(hybrid_guest::stream::Failure::new(
+                    "chat",
+                    RemoteError::Timeout("stopped sending".into()),
+                )));
+            Ok(stream)
+        });
+        let e = answer(&mut host, STREAMED, &[("setting.fallback", "backup")]).expect_err("failed");
+        assert_eq!(e.case(), "timeout");
+        assert_eq!(
+            host.stream_chats.len(),
+            1,
+            "no fallback after the first chunk"
+        );
+        let mut host = fake::host();
+        host.on_stream_chat = fake::stream(&["a ", "b ", "c"], record());
+        host.client_listens_for = 1;
+        let answered = answer(&mut host, STREAMED, &[]).expect("ended quietly");
+        assert!(matches!(answered, Answer::Emitted(_)));
+        assert!(
+            host.logs[0].contains("forwarded: client went away"),
+            "{}",
+            host.logs[0]
+        );
+    }
+
+    #[test]
+    fn a_streamed_request_emits_each_chunk_as_it_arrives() {
+        let mut host = fake::host();
+        host.on_stream_chat = fake::stream(&["Hello ", "from ", "the edge"], record());
+        let Answer::Emitted(routing) = answer(&mut host, STREAMED, &[EMIT]).expect("served") else {
+            panic!("answered whole");
+        };
+        assert_eq!(host.forwards, 0, "read and emitted here");
         assert_eq!(routing.route, "remote:chat");
         assert_eq!(routing.model, "provider-llama-70b");
         let text: String = host.emitted.iter().map(|c| c.delta.as_str()).collect();
@@ -295,7 +411,8 @@ mod tests {
                 )));
             Ok(stream)
         });
-        let e = answer(&mut host, STREAMED, &[("setting.fallback", "backup")]).expect_err("failed");
+        let e = answer(&mut host, STREAMED, &[("setting.fallback", "backup"), EMIT])
+            .expect_err("failed");
         assert_eq!(e.case(), "timeout");
         assert_eq!(
             host.stream_chats.len(),
@@ -310,7 +427,7 @@ mod tests {
         let mut host = fake::host();
         host.on_stream_chat = fake::stream(&["a ", "b ", "c ", "d"], record());
         host.client_listens_for = 1;
-        let answered = answer(&mut host, STREAMED, &[]).expect("ended quietly");
+        let answered = answer(&mut host, STREAMED, &[EMIT]).expect("ended quietly");
         assert!(matches!(answered, Answer::Emitted(_)));
         assert_eq!(host.emitted.len(), 2, "stopped at the first refused emit");
         assert!(
@@ -438,6 +555,29 @@ mod tests {
             host.logs[0].ends_with("not called: per-day budget spent (unavailable)"),
             "{}",
             host.logs[0]
+        );
+    }
+
+    #[test]
+    fn a_whole_call_refused_by_the_host_keeps_its_records_wait() {
+        // The signals said closed, but the host's breaker refused (it opened meanwhile):
+        // the failure record's wait makes it a 503 with Retry-After, not a bad upstream.
+        let mut host = fake::host();
+        host.on_chat = fake::fail(RemoteError::Unavailable("circuit open".into()));
+        let mut record =
+            hybrid_guest::stream::Failure::new("chat", RemoteError::Timeout(String::new())).call;
+        record.retry_after_ms = Some(7_000);
+        host.failure_record = Some(record);
+        let e = call(&mut host, BODY, &[]).expect_err("refused");
+        assert!(
+            matches!(
+                e,
+                Error::Unavailable {
+                    retry_after_ms: Some(7_000),
+                    ..
+                }
+            ),
+            "{e:?}"
         );
     }
 

@@ -10,10 +10,13 @@
 //!   `on_stream_chat` (a [`FakeStream`]). Unscripted, every endpoint is missing
 //!   (`not-found`), as on a box without serverless; [`always`], [`fail`], [`reply`] and
 //!   [`stream`] build the common scripts. `client_listens_for` says how many emitted
-//!   chunks the client takes before it goes away.
+//!   or forwarded chunks the client takes before it goes away; `failure_record` (and
+//!   `transcribe_failure_record`) what the `*_recorded` calls report with a failure;
+//!   `circuit_waits` and `budget_wait_ms` what the 0.2.1 wait signals say.
 //! - Records: `runs`, `chats`, `embeds`, `transcriptions`, `raws`, `stream_chats` (each
-//!   call's arguments, in order, failed calls included), `emitted` chunks, and `logs`
-//!   with `log_levels`.
+//!   call's arguments, in order, failed calls included), the chunks the client got
+//!   (`emitted`, forwarded ones included, and `forwards`, how many streams were
+//!   forwarded), and `logs` with `log_levels`.
 //!
 //! ```
 //! use hybrid_guest::Host;
@@ -41,7 +44,7 @@ use crate::remote::{
     TranscriptionResult,
 };
 use crate::signals::{EndpointHealth, EndpointPrice, Load, WindowSpend};
-use crate::stream::{ChatChunk, ChatChunks, Failure};
+use crate::stream::{ChatChunk, ChatChunks, Failure, FailureRecord, ForwardSummary};
 use crate::tensor::NamedTensor;
 
 /// A scripted chat stream: its chunks (or a failure in their place), then the end.
@@ -178,11 +181,21 @@ pub struct FakeHost {
     pub client_listens_for: usize,
     /// Every `stream-chat` call, failed ones included.
     pub stream_chats: Vec<ChatCall>,
-    /// Every emitted chunk, in order (those after the client went away included).
+    /// Every chunk sent to the client, emitted or forwarded, in order (those after the
+    /// client went away included).
     pub emitted: Vec<ChatChunk>,
+    /// How many streams were handed to `forward`.
+    pub forwards: usize,
     /// The record a failed transcription reports through `transcribe_recorded` (`None`:
     /// none, as from a host that cannot say).
-    pub transcribe_failure_record: Option<crate::stream::FailureRecord>,
+    pub transcribe_failure_record: Option<FailureRecord>,
+    /// The record a failed chat, embeddings or raw call reports through `chat_recorded`,
+    /// `embed_recorded` and `raw_recorded` (`None`: none).
+    pub failure_record: Option<FailureRecord>,
+    /// What `signals.circuit-retry-after-ms` says, by endpoint; unlisted: `None`.
+    pub circuit_waits: BTreeMap<String, u32>,
+    /// What `signals.budget-retry-after-ms` says; `None` by default.
+    pub budget_wait_ms: Option<u32>,
     /// What `signals.local-load` returns; by default an idle box of 4 slots serving this
     /// request.
     pub load: Load,
@@ -238,7 +251,11 @@ impl FakeHost {
             client_listens_for: usize::MAX,
             stream_chats: Vec::new(),
             emitted: Vec::new(),
+            forwards: 0,
             transcribe_failure_record: None,
+            failure_record: None,
+            circuit_waits: BTreeMap::new(),
+            budget_wait_ms: None,
             load: Load {
                 in_flight: 1,
                 queue_depth: 0,
@@ -449,15 +466,83 @@ impl Host for FakeHost {
         audio: &[u8],
         format: &str,
         language: Option<&str>,
-    ) -> Result<TranscriptionResult, (RemoteError, Option<crate::stream::FailureRecord>)> {
+    ) -> Result<TranscriptionResult, (RemoteError, Option<FailureRecord>)> {
         let record = self.transcribe_failure_record.clone();
         self.transcribe(endpoint, audio, format, language)
             .map_err(|e| (e, record))
     }
 
+    fn chat_recorded(
+        &mut self,
+        endpoint: &str,
+        messages: &[Message],
+        params: &ChatParams,
+    ) -> Result<ChatResult, (RemoteError, Option<FailureRecord>)> {
+        let record = self.failure_record.clone();
+        self.chat(endpoint, messages, params)
+            .map_err(|e| (e, record))
+    }
+
+    fn embed_recorded(
+        &mut self,
+        endpoint: &str,
+        inputs: &[String],
+    ) -> Result<EmbeddingsResult, (RemoteError, Option<FailureRecord>)> {
+        let record = self.failure_record.clone();
+        self.embed(endpoint, inputs).map_err(|e| (e, record))
+    }
+
+    fn raw_recorded(
+        &mut self,
+        endpoint: &str,
+        body: &str,
+    ) -> Result<RawResult, (RemoteError, Option<FailureRecord>)> {
+        let record = self.failure_record.clone();
+        self.raw(endpoint, body).map_err(|e| (e, record))
+    }
+
     fn emit(&mut self, chunk: &ChatChunk) -> bool {
         self.emitted.push(chunk.clone());
         self.emitted.len() <= self.client_listens_for
+    }
+
+    /// Relays the scripted chunks like the host: into `emitted`, the usage-only chunk
+    /// left out; a scripted failure or the client going away ends it with a failure.
+    fn forward(&mut self, mut stream: FakeStream) -> Result<ForwardSummary, Failure> {
+        self.forwards += 1;
+        let (mut chunks, mut text_bytes, mut finish_reason) = (0u32, 0u64, None);
+        while let Some(chunk) = stream.next_chunk()? {
+            if chunk.delta.is_empty() && chunk.finish_reason.is_none() {
+                continue;
+            }
+            let (bytes, finish) = (chunk.delta.len() as u64, chunk.finish_reason.clone());
+            if !self.emit(&chunk) {
+                let call = stream.call();
+                let mut failure = Failure::new(
+                    &call.endpoint,
+                    RemoteError::Unavailable(format!(
+                        "the client went away; the stream from endpoint {:?} was closed",
+                        call.endpoint
+                    )),
+                );
+                failure.call.bytes_sent = call.bytes_sent;
+                failure.call.bytes_received = call.bytes_received;
+                failure.call.attempts = call.attempts;
+                failure.call.latency_ms = call.latency_ms;
+                return Err(failure);
+            }
+            chunks += 1;
+            text_bytes += bytes;
+            if finish.is_some() {
+                finish_reason = finish;
+            }
+        }
+        Ok(ForwardSummary {
+            call: stream.call(),
+            finish_reason,
+            chunks,
+            text_bytes,
+        })
     }
 
     fn embed(
@@ -513,6 +598,14 @@ impl Host for FakeHost {
 
     fn prices(&mut self) -> Vec<EndpointPrice> {
         self.prices.clone()
+    }
+
+    fn circuit_retry_after_ms(&mut self, endpoint: &str) -> Option<u32> {
+        self.circuit_waits.get(endpoint).copied()
+    }
+
+    fn budget_retry_after_ms(&mut self) -> Option<u32> {
+        self.budget_wait_ms
     }
 
     fn log(&mut self, level: Level, message: &str) {
@@ -625,5 +718,51 @@ mod tests {
         host.log(Level::Warn, "two");
         assert_eq!(host.logs, ["one", "two"]);
         assert_eq!(host.log_levels, [Level::Info, Level::Warn]);
+    }
+
+    #[test]
+    fn forwarded_streams_reach_the_client_without_their_usage_chunk() {
+        let mut host = FakeHost::new();
+        host.on_stream_chat = stream(&["Hello ", "edge"], CallRecord::default());
+        let opened = host.stream_chat("chat", &[], &ChatParams::default());
+        let summary = host.forward(opened.expect("scripted")).expect("relayed");
+        assert_eq!((summary.chunks, summary.text_bytes), (2, 10));
+        assert_eq!(summary.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(summary.call.endpoint, "chat");
+        assert_eq!((host.forwards, host.emitted.len()), (1, 2));
+        host.client_listens_for = 3;
+        let opened = host.stream_chat("chat", &[], &ChatParams::default());
+        let gone = host
+            .forward(opened.expect("scripted"))
+            .expect_err("client gone");
+        assert_eq!(gone.error.case(), "unavailable");
+        assert_eq!(host.emitted.len(), 4, "stopped at the first refused chunk");
+    }
+
+    #[test]
+    fn recorded_calls_return_the_failure_record() {
+        let mut host = FakeHost::new();
+        let (e, record) = host
+            .chat_recorded("c", &[], &ChatParams::default())
+            .expect_err("missing");
+        assert_eq!((e.case(), record), ("not-found", None));
+        let sent = FailureRecord {
+            endpoint: "c".into(),
+            bytes_sent: 120,
+            bytes_received: 0,
+            attempts: 3,
+            latency_ms: 900,
+            retry_after_ms: None,
+        };
+        host.failure_record = Some(sent.clone());
+        for (_, record) in [
+            host.chat_recorded("c", &[], &ChatParams::default())
+                .expect_err("missing"),
+            host.embed_recorded("c", &["a".into()])
+                .expect_err("missing"),
+            host.raw_recorded("c", "{}").expect_err("missing"),
+        ] {
+            assert_eq!(record.as_ref(), Some(&sent));
+        }
     }
 }

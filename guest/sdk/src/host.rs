@@ -3,8 +3,10 @@
 //! `signals`, `log`, `clock`, `reply`).
 //!
 //! The calls of 0.1 (`chat`, `embed`, `transcribe`, `raw`) return a [`RemoteError`];
-//! since 0.2 the host also sends each failure's record, which [`Host::stream_chat`]
-//! returns whole ([`Failure`]). [`WasmHost`] implements it over the component's imports;
+//! since 0.2 the host also sends each failure's record, which [`Host::stream_chat`] and
+//! [`Host::forward`] return whole ([`Failure`]) and the `*_recorded` variants of the 0.1
+//! calls return beside the error ([`Host::chat_recorded`], [`Host::embed_recorded`],
+//! [`Host::transcribe_recorded`], [`Host::raw_recorded`]). [`WasmHost`] implements it over the component's imports;
 //! unit tests implement it with `crate::fake::FakeHost` (feature `fake`), so a pipeline's
 //! whole flow runs natively.
 //!
@@ -17,7 +19,9 @@ use crate::remote::{
     ChatParams, ChatResult, EmbeddingsResult, Message, RawResult, RemoteError, TranscriptionResult,
 };
 use crate::signals::{EndpointHealth, EndpointPrice, Load, WindowSpend};
-use crate::stream::{ChatChunk, ChatChunks, Failure, FailureRecord, WasmChatStream};
+use crate::stream::{
+    ChatChunk, ChatChunks, Failure, FailureRecord, ForwardSummary, WasmChatStream,
+};
 use crate::tensor::NamedTensor;
 
 pub use log::Level;
@@ -60,14 +64,46 @@ pub trait Host {
         params: &ChatParams,
     ) -> Result<Self::Stream, Failure>;
 
+    /// [`Self::chat`], with a failure's record (bytes sent and received, attempts, latency,
+    /// when to retry) when the host reports one; `None` where it cannot be known (the
+    /// default, e.g. a fake host with no record scripted).
+    fn chat_recorded(
+        &mut self,
+        endpoint: &str,
+        messages: &[Message],
+        params: &ChatParams,
+    ) -> Result<ChatResult, (RemoteError, Option<FailureRecord>)> {
+        self.chat(endpoint, messages, params).map_err(|e| (e, None))
+    }
+
     /// Sends `chunk` to the client now (WIT `reply.emit`); `false` once the client has gone
     /// away. Answer [`crate::Answer::Emitted`] after emitting.
     fn emit(&mut self, chunk: &ChatChunk) -> bool;
+
+    /// Answers with `stream` as it is (WIT `reply.forward`, since 0.2.1): the host relays
+    /// the rest of it to the client, each chunk as it arrives, without the chunks entering
+    /// the guest, and returns once it has ended, with the call's record, the finish reason
+    /// and what was relayed. Use it when there is nothing to change in the text ([`Self::emit`]
+    /// is for transforms). A failure after the first chunk (the provider broke off, the
+    /// deadline, the client went away, the response limit) comes with its record; the
+    /// client keeps what it got, so return an error (or, for a client gone, just return).
+    /// Answer [`crate::Answer::Emitted`] after forwarding.
+    fn forward(&mut self, stream: Self::Stream) -> Result<ForwardSummary, Failure>;
 
     /// One vector per input, in input order, from `endpoint`, of kind `embeddings` (WIT
     /// `remote.embed`).
     fn embed(&mut self, endpoint: &str, inputs: &[String])
     -> Result<EmbeddingsResult, RemoteError>;
+
+    /// [`Self::embed`], with a failure's record when the host reports one (see
+    /// [`Self::chat_recorded`]).
+    fn embed_recorded(
+        &mut self,
+        endpoint: &str,
+        inputs: &[String],
+    ) -> Result<EmbeddingsResult, (RemoteError, Option<FailureRecord>)> {
+        self.embed(endpoint, inputs).map_err(|e| (e, None))
+    }
 
     /// Transcribes `audio`, a file in `format` (`wav`, `mp3`, ...), on `endpoint`, of kind
     /// `transcription`; `language` is an optional ISO-639-1 hint (WIT `remote.transcribe`).
@@ -97,6 +133,16 @@ pub trait Host {
     /// (WIT `remote.raw`).
     fn raw(&mut self, endpoint: &str, body: &str) -> Result<RawResult, RemoteError>;
 
+    /// [`Self::raw`], with a failure's record when the host reports one (see
+    /// [`Self::chat_recorded`]).
+    fn raw_recorded(
+        &mut self,
+        endpoint: &str,
+        body: &str,
+    ) -> Result<RawResult, (RemoteError, Option<FailureRecord>)> {
+        self.raw(endpoint, body).map_err(|e| (e, None))
+    }
+
     /// The box's load now (WIT `signals.local-load`).
     fn local_load(&mut self) -> Load;
 
@@ -108,6 +154,16 @@ pub trait Host {
 
     /// What every configured endpoint charges, in name order (WIT `signals.prices`).
     fn prices(&mut self) -> Vec<EndpointPrice>;
+
+    /// Milliseconds until `endpoint`'s open circuit lets a probe through; `None` unless it
+    /// is open (WIT `signals.circuit-retry-after-ms`, since 0.2.1). The wait to give a
+    /// client refused because of the open circuit.
+    fn circuit_retry_after_ms(&mut self, endpoint: &str) -> Option<u32>;
+
+    /// Milliseconds until no budget window is spent any more; `None` when none is (WIT
+    /// `signals.budget-retry-after-ms`, since 0.2.1). The wait to give a client refused
+    /// because the budget is spent.
+    fn budget_retry_after_ms(&mut self) -> Option<u32>;
 
     /// Writes `message` to the host's log at `level` (WIT `log.log`). For operators:
     /// sizes, shapes, routes and timings, never payloads.
@@ -171,8 +227,37 @@ impl Host for WasmHost {
             .map_err(Failure::from)
     }
 
+    fn chat_recorded(
+        &mut self,
+        endpoint: &str,
+        messages: &[Message],
+        params: &ChatParams,
+    ) -> Result<ChatResult, (RemoteError, Option<FailureRecord>)> {
+        remote::chat(endpoint, messages, params).map_err(recorded)
+    }
+
     fn emit(&mut self, chunk: &ChatChunk) -> bool {
         reply::emit(chunk)
+    }
+
+    fn forward(&mut self, stream: WasmChatStream) -> Result<ForwardSummary, Failure> {
+        reply::forward(stream.0).map_err(Failure::from)
+    }
+
+    fn embed_recorded(
+        &mut self,
+        endpoint: &str,
+        inputs: &[String],
+    ) -> Result<EmbeddingsResult, (RemoteError, Option<FailureRecord>)> {
+        remote::embed(endpoint, inputs).map_err(recorded)
+    }
+
+    fn raw_recorded(
+        &mut self,
+        endpoint: &str,
+        body: &str,
+    ) -> Result<RawResult, (RemoteError, Option<FailureRecord>)> {
+        remote::raw(endpoint, body).map_err(recorded)
     }
 
     fn embed(
@@ -204,10 +289,7 @@ impl Host for WasmHost {
         format: &str,
         language: Option<&str>,
     ) -> Result<TranscriptionResult, (RemoteError, Option<FailureRecord>)> {
-        remote::transcribe(endpoint, audio, format, language).map_err(|f| {
-            let f = Failure::from(f);
-            (f.error, Some(f.call))
-        })
+        remote::transcribe(endpoint, audio, format, language).map_err(recorded)
     }
 
     fn local_load(&mut self) -> Load {
@@ -226,6 +308,14 @@ impl Host for WasmHost {
         signals::prices()
     }
 
+    fn circuit_retry_after_ms(&mut self, endpoint: &str) -> Option<u32> {
+        signals::circuit_retry_after_ms(endpoint)
+    }
+
+    fn budget_retry_after_ms(&mut self) -> Option<u32> {
+        signals::budget_retry_after_ms()
+    }
+
     fn log(&mut self, level: Level, message: &str) {
         log::log(level, message);
     }
@@ -237,4 +327,10 @@ impl Host for WasmHost {
     fn remaining_ns(&mut self) -> u64 {
         clock::remaining()
     }
+}
+
+/// A failed call's error with its record, for the `*_recorded` calls.
+fn recorded(failure: remote::Failure) -> (RemoteError, Option<FailureRecord>) {
+    let failure = Failure::from(failure);
+    (failure.error, Some(failure.call))
 }

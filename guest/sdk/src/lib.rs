@@ -1,7 +1,7 @@
 //! The guest SDK for `hybrid` pipeline components: write a handler, the SDK does the rest.
 //!
 //! A pipeline is a WebAssembly component of the WIT world `pipeline`
-//! (`hybrid:inference@0.2.0`, in the repository's `wit/`): the host hands it one request
+//! (`hybrid:inference@0.2.1`, in the repository's `wit/`): the host hands it one request
 //! and it answers with a response and a routing record, at once or chunk by chunk
 //! ([`stream`]), calling the host for local models, serverless endpoints, live signals,
 //! the log and the clock. This crate owns the

@@ -8,6 +8,10 @@
 //!   Dropping it early closes the connection upstream.
 //! - [`Host::emit`](crate::Host::emit) sends a chunk to the client now; it returns `false`
 //!   once the client has gone away (stop and return).
+//! - [`Host::forward`](crate::Host::forward) (0.2.1) hands a stream to the host, which
+//!   relays the rest of it to the client without the chunks entering the guest, and
+//!   returns a [`ForwardSummary`] (the call's record, finish reason, chunks and bytes) for
+//!   the routing record.
 //! - A [`StreamingPipeline`](crate::StreamingPipeline) answers with an [`Answer`]:
 //!   [`Answer::Complete`] with a whole response, or [`Answer::Emitted`] once it has emitted.
 //! - [`Failure`] is a failed call's [`RemoteError`] with its [`FailureRecord`] (bytes,
@@ -19,7 +23,7 @@ use crate::bindings::hybrid::inference::{remote as wit, reply};
 use crate::remote::{CallRecord, RemoteError};
 use crate::{Response, Routing};
 
-pub use reply::Answer;
+pub use reply::{Answer, ForwardSummary};
 pub use wit::{ChatChunk, FailureRecord};
 
 /// A failed remote call: why, and what it cost (WIT `remote.failure`).

@@ -105,6 +105,10 @@ fn contract_versions(imports: &[&String]) -> String {
             "hybrid:inference {one} (a 0.1 component: served unchanged through the 0.1 \
              bindings; this host's current version is {current})"
         ),
+        [one] if one.starts_with("0.2.") => format!(
+            "hybrid:inference {one} (served through {current}'s semver-compatible \
+             interfaces, which only add to it)"
+        ),
         [one] => format!("hybrid:inference {one} (this host serves {current} and 0.1.x)"),
         many => format!("hybrid:inference {} (mixed)", many.join(", ")),
     }
@@ -128,6 +132,12 @@ mod tests {
             WORLD.rsplit_once('@').map_or("", |(_, v)| v)
         );
         assert!(contract_versions(&[&current]).ends_with("this host's version"));
+        let older = "hybrid:inference/reply@0.2.0".to_owned();
+        assert!(
+            contract_versions(&[&older]).contains("semver-compatible"),
+            "{}",
+            contract_versions(&[&older])
+        );
         assert!(contract_versions(&[]).starts_with("no hybrid:inference"));
     }
 }

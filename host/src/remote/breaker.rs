@@ -58,6 +58,16 @@ impl Breaker {
         }
     }
 
+    /// How long until an open circuit lets a probe through; `None` unless it is open.
+    pub fn cool_down_left(&self, now: Instant) -> Option<Duration> {
+        match (self.state(now), self.opened_at) {
+            (CircuitState::Open, Some(at)) => {
+                Some(self.open_for.saturating_sub(now.duration_since(at)))
+            }
+            _ => None,
+        }
+    }
+
     /// Whether a call may start now; `Err` carries how long until a probe is allowed.
     pub fn admit(&mut self, now: Instant) -> Result<Admission, Duration> {
         match (self.state(now), self.opened_at) {
@@ -117,6 +127,11 @@ mod tests {
             b.admit(t0 + Duration::from_secs(4)),
             Err(Duration::from_secs(6))
         );
+        assert_eq!(
+            b.cool_down_left(t0 + Duration::from_secs(4)),
+            Some(Duration::from_secs(6))
+        );
+        assert_eq!(b.cool_down_left(t0 + OPEN), None, "half-open: no wait");
     }
 
     #[test]

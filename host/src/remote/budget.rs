@@ -89,6 +89,22 @@ impl Budget {
         Ok(())
     }
 
+    /// How long until no window is spent any more (the longest time left in a spent
+    /// window); `None` when none is spent.
+    pub fn retry_after(&self, now: Instant) -> Option<Duration> {
+        self.lock()
+            .iter_mut()
+            .filter_map(|w| {
+                w.roll(now);
+                let spent = w.budget.is_some_and(|budget| w.spent >= budget);
+                spent.then(|| {
+                    w.length
+                        .saturating_sub(now.saturating_duration_since(w.started))
+                })
+            })
+            .max()
+    }
+
     /// Adds a finished call's cost to every window.
     pub fn charge(&self, micro_usd: u64, now: Instant) {
         for w in self.lock().iter_mut() {
@@ -150,5 +166,23 @@ mod tests {
         assert_eq!(snap[2].spent_micro_usd, 12_000);
         assert_eq!(snap[2].budget_micro_usd, Some(1_000_000));
         assert_eq!(snap[1].budget_micro_usd, None);
+    }
+
+    #[test]
+    fn the_wait_is_the_longest_time_left_in_a_spent_window() {
+        let t0 = Instant::now();
+        let budget = Budget::new(
+            &BudgetConfig {
+                per_minute: Some(0.01),
+                per_hour: Some(0.01),
+                per_day: None,
+            },
+            t0,
+        );
+        assert_eq!(budget.retry_after(t0), None, "nothing spent");
+        budget.charge(10_000, t0);
+        let now = t0 + Duration::from_secs(20);
+        // Both the minute and the hour are spent: a call succeeds once the hour is over.
+        assert_eq!(budget.retry_after(now), Some(Duration::from_secs(3580)));
     }
 }

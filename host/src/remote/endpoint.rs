@@ -121,6 +121,14 @@ impl Endpoint {
         }
     }
 
+    /// How long until its open circuit lets a probe through; `None` unless it is open.
+    pub fn cool_down_left(&self) -> Option<Duration> {
+        self.breaker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .cool_down_left(Instant::now())
+    }
+
     /// The endpoint's health now.
     pub fn health(&self) -> EndpointHealth {
         let circuit = self

@@ -110,6 +110,10 @@ pub struct FailedCall {
     /// When the same call may succeed: the provider's `Retry-After`, the time until an
     /// open circuit lets a probe through, or until a spent budget window starts over.
     pub retry_after: Option<Duration>,
+    /// What was charged to the budget for it in micro-dollars: 0 for a call that got no
+    /// answer; a stream that broke after text arrived is billed for what arrived, so the
+    /// cost metric and the envelope count what the budget counts.
+    pub cost_micro_usd: u64,
 }
 
 impl FailedCall {
@@ -123,6 +127,7 @@ impl FailedCall {
             bytes_sent: 0,
             bytes_received: 0,
             latency: started.elapsed(),
+            cost_micro_usd: 0,
         }
     }
 
@@ -136,6 +141,7 @@ impl FailedCall {
             bytes_sent: failed.bytes_sent,
             bytes_received: failed.bytes_received,
             latency,
+            cost_micro_usd: 0,
         }
     }
 
@@ -209,6 +215,11 @@ impl Remote {
     /// Spend in each budget window.
     pub fn spend(&self) -> Vec<WindowSpend> {
         self.budget.snapshot(Instant::now())
+    }
+
+    /// How long until no budget window is spent any more; `None` when none is.
+    pub fn budget_retry_after(&self) -> Option<Duration> {
+        self.budget.retry_after(Instant::now())
     }
 
     /// The endpoint named `name`, if configured.

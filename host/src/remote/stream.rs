@@ -387,6 +387,7 @@ impl ChatStream {
                     bytes_received: record.bytes_received,
                     latency,
                     retry_after: None,
+                    cost_micro_usd: record.cost_micro_usd,
                 })
             }
         });

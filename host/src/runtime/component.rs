@@ -19,7 +19,7 @@ use super::state::RequestState;
 
 /// The WIT world of the current contract; components of the world of `wit/released/0.1.1`
 /// (and 0.1.0) are served too.
-pub const WORLD: &str = "hybrid:inference/pipeline@0.2.0";
+pub const WORLD: &str = "hybrid:inference/pipeline@0.2.1";
 
 /// Why a component cannot serve as a pipeline.
 #[derive(Debug, thiserror::Error)]

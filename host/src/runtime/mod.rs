@@ -85,7 +85,7 @@ use error::failure;
 use local_host::LocalCtx;
 use log_host::LogCtx;
 use remote_host::RemoteCtx;
-use reply_host::ReplyCtx;
+use reply_host::{HasReply, ReplyCtx, ReplyView};
 use signals_host::SignalsCtx;
 use state::{Contexts, MAX_GUEST_STDERR, RequestState, SandboxLimits, Stdio};
 use wasi_nn::NnCtx;
@@ -651,7 +651,9 @@ fn link(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
     bindings::clock::add_to_linker::<_, HasSelf<ClockCtx>>(&mut linker, |s| &mut s.clock)?;
     bindings::remote::add_to_linker::<_, HasSelf<RemoteCtx>>(&mut linker, |s| &mut s.remote)?;
     bindings::signals::add_to_linker::<_, HasSelf<SignalsCtx>>(&mut linker, |s| &mut s.signals)?;
-    bindings::reply::add_to_linker::<_, HasSelf<ReplyCtx>>(&mut linker, |s| &mut s.reply)?;
+    bindings::reply::add_to_linker::<_, HasReply>(&mut linker, |s| {
+        ReplyView::new(&mut s.reply, &mut s.remote)
+    })?;
     v0_1::add_to_linker(&mut linker)?;
     wasi_nn::add_to_linker(&mut linker, RequestState::nn)?;
     Ok(linker)

@@ -7,7 +7,8 @@
 //! back to the guest with its record (bytes, attempts, latency, when to retry).
 //!
 //! Streamed chats (`stream-chat`) are kept in the context by handle until the guest drops
-//! them; a stream counts as one call and enters the ledger when it ends. Once the client
+//! them or hands them to `reply.forward` (which takes them out, see
+//! [`super::reply_host`]); a stream counts as one call and enters the ledger when it ends. Once the client
 //! has gone away (see [`super::reply_host`]), reading a stream cancels it, and the ones
 //! the guest still holds when `handle` returns are cancelled then
 //! ([`RemoteCtx::close_streams`]): either way the connection closes and the provider stops.
@@ -100,8 +101,19 @@ impl RemoteCtx {
         }
     }
 
+    /// Takes the open stream behind handle `rep` out of the context (`reply.forward`
+    /// consumes it).
+    pub(super) fn take_stream(&mut self, rep: u32) -> Option<ChatStream> {
+        self.streams.remove(&rep)
+    }
+
+    /// Gives the resume slot back before the request waits on the network.
+    pub(super) fn before_waiting(&mut self) {
+        self.resumed = None;
+    }
+
     /// Enters a finished stream in the ledger and tells the observer.
-    fn enter(&mut self, settled: Settled) {
+    pub(super) fn enter(&mut self, settled: Settled) {
         if let Some((pipeline, observer)) = &self.observer {
             observer(pipeline, settled.as_ref());
         }
@@ -154,7 +166,7 @@ impl RemoteCtx {
     /// Takes a resume slot after a call, when resumption is bounded. The wait is capped
     /// at [`RESUME_PATIENCE`]: the slots are a fairness nudge, and a hostile guest that
     /// loops while holding one must not stall every other returning request.
-    fn after_call(&mut self) {
+    pub(super) fn after_call(&mut self) {
         if let Some(slots) = &self.resume_slots {
             self.resumed = slots.acquire_owned_within(RESUME_PATIENCE);
         }
@@ -417,7 +429,7 @@ fn millis(d: std::time::Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }
 
-fn failure_to_wit(failed: &FailedCall) -> Failure {
+pub(super) fn failure_to_wit(failed: &FailedCall) -> Failure {
     Failure {
         error: error_to_wit(&failed.error),
         call: FailureRecord {

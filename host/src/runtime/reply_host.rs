@@ -1,22 +1,30 @@
-//! The host side of the WIT `reply` interface (0.2): a guest answering with a stream.
+//! The host side of the WIT `reply` interface (0.2): a guest answering with a stream,
+//! chunk by chunk (`emit`) or (0.2.1) by handing over a serverless stream (`forward`).
 //!
-//! Each emitted chunk goes to the request's [`ChunkSink`], when the caller gave one (the
-//! HTTP server for a client that asked for a stream), the moment it is emitted; its text is
-//! also kept, so the outcome has the whole answer (for the envelope, shadows, a client
-//! that asked for no stream, `hybrid run`). The kept text is bounded by the pipeline's
-//! `limits.response_bytes`: past it `emit` is refused and the request ends with
-//! `limit_exceeded`, like an oversized complete answer.
+//! Each chunk goes to the request's [`ChunkSink`], when the caller gave one (the HTTP
+//! server for a client that asked for a stream), the moment it is emitted or arrives; its
+//! text is also kept, so the outcome has the whole answer (for the envelope, shadows, a
+//! client that asked for no stream, `hybrid run`). The kept text is bounded by the
+//! pipeline's `limits.response_bytes`: past it the chunk is refused and the request ends
+//! with `limit_exceeded`, like an oversized complete answer.
 //!
-//! When the sink reports the client gone, `emit` returns `false` and the flag shared with
+//! `forward` reads the stream in the host, chunk after chunk, straight into the sink: the
+//! text never enters guest memory and the guest runs no code until the stream has ended.
+//! It needs both the reply and the remote context (the stream lives in the latter), so the
+//! interface is linked through a [`ReplyView`] of the two.
+//!
+//! When the sink reports the client gone, the chunk is refused and the flag shared with
 //! the remote context is set, so the request's open streams are cancelled.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::bindings::remote::ChatChunk as WitChunk;
-use super::bindings::reply;
-use super::remote_host::chunk_from_wit;
-use crate::remote::ChatChunk;
+use wasmtime::component::{HasData, Resource};
+
+use super::bindings::remote::{self, ChatChunk as WitChunk, Failure, FailureRecord};
+use super::bindings::reply::{self, ForwardSummary};
+use super::remote_host::{RemoteCtx, chunk_from_wit, failure_to_wit, record_to_wit};
+use crate::remote::{CallRecord, ChatChunk, ChatStream};
 
 /// Where a streamed answer's chunks go as they are emitted. The function returns `false`
 /// once nobody is listening (the client disconnected).
@@ -77,18 +85,20 @@ impl ReplyCtx {
     pub fn close(&mut self) {
         self.sink = None;
     }
-}
 
-impl reply::Host for ReplyCtx {
-    fn emit(&mut self, chunk: WitChunk) -> bool {
-        if self.client_gone.load(Ordering::Relaxed) || self.limit_hit {
-            return false;
+    /// Sends `chunk` (or keeps it, without a sink), unless the client has gone or the text
+    /// would pass the response limit.
+    pub fn push(&mut self, chunk: ChatChunk) -> Result<(), Refused> {
+        if self.limit_hit {
+            return Err(Refused::TooLarge);
+        }
+        if self.client_gone.load(Ordering::Relaxed) {
+            return Err(Refused::ClientGone);
         }
         if (self.text.len() + chunk.delta.len()) as u64 > self.max_bytes {
             self.limit_hit = true;
-            return false;
+            return Err(Refused::TooLarge);
         }
-        let chunk = chunk_from_wit(chunk);
         self.text.push_str(&chunk.delta);
         if chunk.finish_reason.is_some() {
             self.finish_reason.clone_from(&chunk.finish_reason);
@@ -98,22 +108,142 @@ impl reply::Host for ReplyCtx {
             if !(sink.0)(chunk) {
                 self.client_gone.store(true, Ordering::Relaxed);
                 self.sink = None;
-                return false;
+                return Err(Refused::ClientGone);
             }
             self.sent += 1;
         }
-        true
+        Ok(())
+    }
+}
+
+/// Why a chunk was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The client went away.
+    ClientGone,
+    /// The text would pass `limits.response_bytes`.
+    TooLarge,
+}
+
+/// What the `reply` functions work on: the reply context and the remote one, whose open
+/// streams `forward` consumes.
+pub struct ReplyView<'a> {
+    reply: &'a mut ReplyCtx,
+    remote: &'a mut RemoteCtx,
+}
+
+impl<'a> ReplyView<'a> {
+    /// A view of the two contexts.
+    pub fn new(reply: &'a mut ReplyCtx, remote: &'a mut RemoteCtx) -> Self {
+        Self { reply, remote }
+    }
+}
+
+/// The linker's handle on [`ReplyView`].
+pub struct HasReply;
+
+impl HasData for HasReply {
+    type Data<'a> = ReplyView<'a>;
+}
+
+impl reply::Host for ReplyView<'_> {
+    fn emit(&mut self, chunk: WitChunk) -> bool {
+        self.reply.push(chunk_from_wit(chunk)).is_ok()
+    }
+
+    fn forward(&mut self, stream: Resource<ChatStream>) -> Result<ForwardSummary, Failure> {
+        let Some(mut open) = self.remote.take_stream(stream.rep()) else {
+            return Err(ended_early(
+                "",
+                remote::Error::Unavailable(
+                    "the stream was already closed; forward a stream you still hold".to_owned(),
+                ),
+                None,
+            ));
+        };
+        let (mut chunks, mut text_bytes, mut finish_reason) = (0u32, 0u64, None);
+        loop {
+            // Waiting on the network: give the resume slot back meanwhile.
+            self.remote.before_waiting();
+            let chunk = match open.next_chunk() {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(failed) => {
+                    if let Some(settled) = open.take_settled() {
+                        self.remote.enter(settled);
+                    }
+                    self.remote.after_call();
+                    return Err(failure_to_wit(&failed));
+                }
+            };
+            // The closing chunk carries only the usage, which the summary reports.
+            if chunk.delta.is_empty() && chunk.finish_reason.is_none() {
+                continue;
+            }
+            let (bytes, finish) = (chunk.delta.len() as u64, chunk.finish_reason.clone());
+            if let Err(why) = self.reply.push(chunk) {
+                let name = open.endpoint().to_owned();
+                let settled = open.cancel();
+                let record = settled.as_ref().and_then(|s| s.as_ref().ok()).cloned();
+                if let Some(settled) = settled {
+                    self.remote.enter(settled);
+                }
+                self.remote.after_call();
+                let error = match why {
+                    Refused::ClientGone => remote::Error::Unavailable(format!(
+                        "the client went away; the stream from endpoint {name:?} was closed"
+                    )),
+                    Refused::TooLarge => remote::Error::TooLarge(format!(
+                        "the stream from endpoint {name:?} passed the pipeline's \
+                         limits.response_bytes; it was closed"
+                    )),
+                };
+                return Err(ended_early(&name, error, record.as_ref()));
+            }
+            chunks += 1;
+            text_bytes += bytes;
+            if finish.is_some() {
+                finish_reason = finish;
+            }
+        }
+        let record = open.record();
+        if let Some(settled) = open.take_settled() {
+            self.remote.enter(settled);
+        }
+        self.remote.after_call();
+        Ok(ForwardSummary {
+            call: record_to_wit(&record),
+            finish_reason,
+            chunks,
+            text_bytes,
+        })
+    }
+}
+
+/// A forward that ended early, with what the call cost so far.
+fn ended_early(endpoint: &str, error: remote::Error, record: Option<&CallRecord>) -> Failure {
+    Failure {
+        error,
+        call: FailureRecord {
+            endpoint: endpoint.to_owned(),
+            bytes_sent: record.map_or(0, |r| r.bytes_sent),
+            bytes_received: record.map_or(0, |r| r.bytes_received),
+            attempts: record.map_or(0, |r| r.attempts),
+            latency_ms: record.map_or(0, |r| {
+                u32::try_from(r.latency.as_millis()).unwrap_or(u32::MAX)
+            }),
+            retry_after_ms: None,
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reply::Host as _;
     use std::sync::Mutex;
 
-    fn chunk(text: &str) -> WitChunk {
-        WitChunk {
+    fn chunk(text: &str) -> ChatChunk {
+        ChatChunk {
             delta: text.to_owned(),
             finish_reason: None,
             usage: None,
@@ -131,8 +261,8 @@ mod tests {
             })
         };
         let mut ctx = ReplyCtx::new(Some(sink), Arc::new(AtomicBool::new(false)));
-        assert!(ctx.emit(chunk("Hello ")));
-        assert!(ctx.emit(chunk("edge")));
+        assert_eq!(ctx.push(chunk("Hello ")), Ok(()));
+        assert_eq!(ctx.push(chunk("edge")), Ok(()));
         assert_eq!(*seen.lock().expect("lock"), ["Hello ", "edge"]);
         assert_eq!(ctx.text, "Hello edge");
         assert!(ctx.take_streamed());
@@ -143,17 +273,21 @@ mod tests {
     fn a_client_gone_refuses_further_chunks_and_tells_the_streams() {
         let gone = Arc::new(AtomicBool::new(false));
         let mut ctx = ReplyCtx::new(Some(ChunkSink::new(|_| false)), gone.clone());
-        assert!(!ctx.emit(chunk("lost")));
+        assert_eq!(ctx.push(chunk("lost")), Err(Refused::ClientGone));
         assert!(gone.load(Ordering::Relaxed), "the remote context sees it");
-        assert!(!ctx.emit(chunk("again")));
+        assert_eq!(ctx.push(chunk("again")), Err(Refused::ClientGone));
     }
 
     #[test]
     fn emitted_text_is_capped_by_the_response_limit() {
         let mut ctx = ReplyCtx::new(None, Arc::new(AtomicBool::new(false)));
         ctx.set_limit(8);
-        assert!(ctx.emit(chunk("12345")));
-        assert!(!ctx.emit(chunk("6789")), "past 8 bytes");
+        assert_eq!(ctx.push(chunk("12345")), Ok(()));
+        assert_eq!(
+            ctx.push(chunk("6789")),
+            Err(Refused::TooLarge),
+            "past 8 bytes"
+        );
         assert!(ctx.limit_hit);
         assert_eq!(ctx.text, "12345");
         assert!(!ctx.take_streamed(), "no sink: nothing streamed");

@@ -1,5 +1,6 @@
-//! The host side of the WIT `signals` interface: live load, endpoint health, spend and
-//! prices, read at call time so a routing policy decides on current values.
+//! The host side of the WIT `signals` interface: live load, endpoint health, spend,
+//! prices and (0.2.1) how long an open circuit or a spent budget lasts, read at call time
+//! so a routing policy decides on current values and can tell its client when to retry.
 
 use std::sync::Arc;
 
@@ -79,4 +80,19 @@ impl signals::Host for SignalsCtx {
             })
             .collect()
     }
+
+    fn circuit_retry_after_ms(&mut self, endpoint: String) -> Option<u32> {
+        let wait = self.remote.endpoint(&endpoint)?.cool_down_left()?;
+        Some(millis_at_least_1(wait))
+    }
+
+    fn budget_retry_after_ms(&mut self) -> Option<u32> {
+        self.remote.budget_retry_after().map(millis_at_least_1)
+    }
+}
+
+/// Milliseconds, rounded up and at least 1, so "open for a little longer" never reads 0.
+fn millis_at_least_1(wait: std::time::Duration) -> u32 {
+    let ms = wait.as_micros().div_ceil(1000).max(1);
+    u32::try_from(ms).unwrap_or(u32::MAX)
 }

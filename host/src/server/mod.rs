@@ -239,7 +239,8 @@ fn router_with_metrics(runtime: Arc<Runtime>, config: &Config, metrics: Arc<Metr
                 attempts: f.attempts,
                 elapsed: f.latency,
                 bytes_sent: f.bytes_sent,
-                cost_usd: 0.0,
+                // A broken stream is billed for what arrived: count what the budget counts.
+                cost_usd: f.cost_micro_usd as f64 / 1e6,
                 error: Some(f.error.case()),
             },
         };

@@ -1,5 +1,6 @@
-//! Streamed answers: the chunks a 0.2 guest emits relayed to the client as server-sent
-//! events the moment they are emitted.
+//! Streamed answers: the chunks a 0.2 guest emits, or a serverless stream it forwards
+//! (0.2.1), relayed to the client as server-sent events the moment they are emitted or
+//! arrive (both reach the same [`ChunkSink`]).
 //!
 //! Steps: the request runs on a blocking worker with a [`ChunkSink`] feeding an unbounded
 //! channel (memory is bounded by the pipeline's `limits.response_bytes`, which the host
@@ -13,9 +14,9 @@
 //!   chunk, an error event `{"error": {...}}` in the OpenAI shape ([`Relay::Streamed`]).
 //!
 //! A client that disconnects drops the body, hence the receiver: the sink then reports
-//! the client gone, the guest's next `emit` returns `false`, and the host cancels the
-//! request's upstream streams (see `runtime::reply_host`). `hybrid_streams_total` counts
-//! how each stream ended.
+//! the client gone, the guest's next `emit` returns `false` (or its `forward` returns a
+//! failure), and the host cancels the request's upstream streams (see
+//! `runtime::reply_host`). `hybrid_streams_total` counts how each stream ended.
 
 use std::collections::VecDeque;
 use std::future::Future;

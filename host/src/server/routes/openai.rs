@@ -6,8 +6,9 @@
 //! all. The client's JSON goes to the component unchanged; its OpenAI-shaped answer comes
 //! back unchanged, with the `x-hybrid-*` headers added.
 //!
-//! With `stream: true`, a component that streams (0.2 `reply.emit`, as chat-router does)
-//! has each chunk relayed as a `chat.completion.chunk` event the moment it emits it
+//! With `stream: true`, a component that streams (0.2 `reply.emit`, or 0.2.1
+//! `reply.forward` as chat-router does) has each chunk relayed as a
+//! `chat.completion.chunk` event the moment it emits or the host forwards it
 //! ([`crate::server::stream`]): a role chunk first, then the deltas, then, with
 //! `stream_options.include_usage`, a usage chunk summing the request's serverless calls
 //! (with a `hybrid` block: route and cost in US dollars, since the `x-hybrid-*` headers
