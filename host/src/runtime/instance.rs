@@ -12,7 +12,7 @@
 //! 0 answers, any other status is [`PipelineError::Exited`].
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::config::{Limit, PipelineConfig};
 
@@ -161,12 +161,7 @@ impl PipelineInstance {
             return Err(self.limit_error(Limit::ResponseBytes));
         }
         Ok(Outcome {
-            timings: Timings {
-                instantiate: Duration::ZERO,
-                handle: finished - started,
-                local_models: model_runs.iter().map(|r| r.elapsed).sum(),
-                total: finished - started,
-            },
+            timings: Timings::of_call(finished - started, &model_runs),
             response,
             model_runs,
             remote_calls,
@@ -244,12 +239,7 @@ impl PipelineInstance {
             },
         };
         Ok(Outcome {
-            timings: Timings {
-                instantiate: Duration::ZERO,
-                handle: finished - started,
-                local_models: model_runs.iter().map(|r| r.elapsed).sum(),
-                total: finished - started,
-            },
+            timings: Timings::of_call(finished - started, &model_runs),
             response,
             model_runs,
             remote_calls: Vec::new(),

@@ -138,6 +138,19 @@ pub struct Timings {
     pub total: Duration,
 }
 
+impl Timings {
+    /// A call on an instance that already existed: `handle` is all of it, and the model
+    /// time is the sum of `runs`.
+    pub fn of_call(handle: Duration, runs: &[ModelRunRecord]) -> Self {
+        Self {
+            instantiate: Duration::ZERO,
+            handle,
+            local_models: runs.iter().map(|r| r.elapsed).sum(),
+            total: handle,
+        }
+    }
+}
+
 /// A served request: the guest's response and what the host observed.
 #[derive(Debug, Clone)]
 pub struct Outcome {
