@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::breaker::{Admission, Breaker, CircuitState};
 use super::health::{Health, RateLimits};
+use super::resolver::CachedResolver;
 use super::secret::{ApiKey, scrub_bearer};
 use super::{RemoteError, SetupError};
 use crate::config::EndpointConfig;
@@ -64,12 +65,15 @@ impl Endpoint {
                 )
             }
         };
-        let agent = ureq::Agent::config_builder()
-            .user_agent(concat!("hybrid/", env!("CARGO_PKG_VERSION")))
-            .max_idle_connections(POOLED_CONNECTIONS)
-            .max_idle_connections_per_host(POOLED_CONNECTIONS)
-            .build()
-            .new_agent();
+        let agent = ureq::Agent::with_parts(
+            ureq::Agent::config_builder()
+                .user_agent(concat!("hybrid/", env!("CARGO_PKG_VERSION")))
+                .max_idle_connections(POOLED_CONNECTIONS)
+                .max_idle_connections_per_host(POOLED_CONNECTIONS)
+                .build(),
+            ureq::unversioned::transport::DefaultConnector::default(),
+            CachedResolver::default(),
+        );
         let breaker = Breaker::new(
             config.breaker_failures,
             Duration::from_millis(config.breaker_open_ms),
