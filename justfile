@@ -98,9 +98,10 @@ deps:
     #!/usr/bin/env bash
     set -euo pipefail
     # The tool each Debian package provides: espeak-ng and sox make the test audio;
-    # promtool (package prometheus) checks /metrics in the tests; wrk drives `just bench`.
+    # promtool (package prometheus) checks /metrics in the tests; wrk drives `just bench`,
+    # nginx serves its mock of the OpenAI chat API.
     missing=()
-    for pair in espeak-ng:espeak-ng sox:sox promtool:prometheus wrk:wrk; do
+    for pair in espeak-ng:espeak-ng sox:sox promtool:prometheus wrk:wrk nginx:nginx; do
         command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
     done
     if ((${#missing[@]})); then

@@ -6,7 +6,8 @@
 //! 2. refuse if a spend window is exhausted (`budget-exceeded`);
 //! 3. ask the endpoint's circuit breaker (`unavailable` while open);
 //! 4. build the OpenAI-compatible body ([`openai`]) and send it with retries, backoff and
-//!    size limits ([`transport`]), bounded by the caller's deadline;
+//!    size limits ([`transport`]), bounded by the caller's deadline, on the endpoint's
+//!    pool of kept-alive connections (host names resolved once a while: [`resolver`]);
 //! 5. record the outcome in the breaker and the health window, price the reported usage
 //!    ([`accounting`]) and charge the budget.
 //!
@@ -24,6 +25,7 @@ mod endpoint;
 mod error;
 pub mod health;
 pub mod openai;
+mod resolver;
 pub mod secret;
 pub mod sse;
 pub mod stream;
