@@ -80,7 +80,7 @@ test: deps (prepare "tests")
     cargo test --workspace
 
 # Run the benchmarks (criterion, then HTTP load with wrk); figures go in BENCHMARKS.md.
-bench: setup guests
+bench: (deps "nginx:nginx") setup guests
     cargo bench -p hybrid-tests
     cargo build -q --release -p hybrid -p hybrid-sim
     bench/serve
@@ -94,15 +94,17 @@ lint:
     target=$(realpath -m "${CARGO_TARGET_DIR:-target}") && cd examples/wasi-nn-onnx-command && cargo fmt -- --check && cargo clippy -q --release --target wasm32-wasip2 --target-dir "$target" -- -D warnings
 
 # Install the Debian packages and the wasm target a fresh machine lacks (a line each).
-deps:
+deps *extra:
     #!/usr/bin/env bash
     set -euo pipefail
     # The tool each Debian package provides: espeak-ng and sox make the test audio;
-    # promtool (package prometheus) checks /metrics in the tests; wrk drives `just bench`,
-    # nginx serves its mock of the OpenAI chat API.
+    # promtool (package prometheus) checks /metrics in the tests; wrk drives `just bench`.
+    # `extra` adds tool:package pairs for one recipe only (`just bench`: nginx, its mock
+    # of the OpenAI chat API; Debian starts nginx's own service when it installs it).
     missing=()
-    for pair in espeak-ng:espeak-ng sox:sox promtool:prometheus wrk:wrk nginx:nginx; do
-        command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+    for pair in espeak-ng:espeak-ng sox:sox promtool:prometheus wrk:wrk {{extra}}; do
+        tool=${pair%%:*}
+        command -v "$tool" >/dev/null || [[ -x /usr/sbin/$tool ]] || missing+=("${pair#*:}")
     done
     if ((${#missing[@]})); then
         echo "deps: installing Debian packages: ${missing[*]}"
