@@ -128,8 +128,8 @@ setup: deps
     models/train-digits
     samples/make
 
-# `setup` and `guests` beside the host's build (`what`: "host" builds hybrid and hybrid-sim,
-# "tests" also every test binary). The build leaves a core idle for long stretches (its
+# `setup` and the guests beside the host's build (`what`: "host" builds hybrid, hybrid-sim
+# and the guests the default config serves; "tests" also every test binary and guest). The build leaves a core idle for long stretches (its
 # tail is one crate at a time: tract-core, tract-hir, tract-onnx, hybrid, the link), and
 # setup is mostly one-threaded Python; niced, setup and guests take what the build
 # leaves. They lock different build directories (target/debug vs target/release and
@@ -144,9 +144,15 @@ prepare what:
     } &
     build=$!
     trap 'pkill -P $build 2>/dev/null; kill $build 2>/dev/null || true' EXIT
-    nice -n 10 "{{just_executable()}}" --justfile "{{justfile()}}" --working-directory "{{justfile_directory()}}" setup guests
+    nice -n 10 "{{just_executable()}}" --justfile "{{justfile()}}" --working-directory "{{justfile_directory()}}" setup {{ if what == "tests" { "guests" } else { "served-guests" } }}
     wait $build
     trap - EXIT
+
+# Only the guest components the default config serves (`just run` and `just plan` need no
+# more), read from hybrid.toml's component paths (voice_gate.wasm: crate voice-gate).
+[private]
+served-guests:
+    cd guest && cargo build -q --release $(grep -o 'release/[a-z0-9_]*\.wasm' ../hybrid.toml | sed 's#release/##; s#\.wasm$##; s#_#-#g; s#^#-p #' | tr '\n' ' ')
 
 # Build the guest components (Rust, and Python with componentize-py) into ${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release.
 guests:
