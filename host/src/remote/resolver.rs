@@ -28,7 +28,7 @@ pub const NAME_TTL: Duration = Duration::from_secs(30);
 #[derive(Debug, Default)]
 pub struct CachedResolver {
     inner: DefaultResolver,
-    names: Mutex<HashMap<String, (Instant, ResolvedSocketAddrs)>>,
+    names: Mutex<HashMap<(String, u16), (Instant, ResolvedSocketAddrs)>>,
 }
 
 impl CachedResolver {
@@ -65,7 +65,7 @@ impl Resolver for CachedResolver {
             addrs.push(SocketAddr::new(ip, port));
             return Ok(addrs);
         }
-        let key = format!("{host}:{port}");
+        let key = (host, port);
         let now = Instant::now();
         if let Some((at, addrs)) = self
             .names
@@ -131,15 +131,14 @@ mod tests {
         let planted: SocketAddr = "127.0.0.9:9000".parse().expect("addr");
         let mut addrs = resolver.empty();
         addrs.push(planted);
-        resolver
-            .names
-            .lock()
-            .expect("lock")
-            .insert("localhost:9000".into(), (Instant::now(), addrs.clone()));
+        resolver.names.lock().expect("lock").insert(
+            ("localhost".to_owned(), 9000),
+            (Instant::now(), addrs.clone()),
+        );
         assert_eq!(resolve(&resolver, "http://LOCALHOST:9000/x"), vec![planted]);
         // Past its time the name is resolved again.
         resolver.names.lock().expect("lock").insert(
-            "localhost:9000".into(),
+            ("localhost".to_owned(), 9000),
             (Instant::now() - NAME_TTL - Duration::from_secs(1), addrs),
         );
         assert_ne!(resolve(&resolver, "http://localhost:9000/x"), vec![planted]);

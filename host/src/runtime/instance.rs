@@ -25,7 +25,7 @@ use super::contract::{Answer, Bindings};
 use super::error::{failure, rejected};
 use super::load::Load;
 use super::state::RequestState;
-use super::{Outcome, PipelineError, Request, ServedBy, Timings};
+use super::{ModelRunRecord, Outcome, PipelineError, Request, ServedBy, Timings};
 
 /// The content type of a command's answer when its pipeline sets no `content_type`.
 pub const DEFAULT_COMMAND_CONTENT_TYPE: &str = "application/octet-stream";
@@ -134,13 +134,10 @@ impl PipelineInstance {
             failure(&self.store, config, e)
         })?;
         let finished = Instant::now();
+        let model_runs = take_model_runs(self.store.data_mut(), &self.load);
         let state = self.store.data_mut();
-        let model_runs = std::mem::take(&mut state.local.runs);
         let remote_calls = std::mem::take(&mut state.remote.calls);
         let remote_failures = std::mem::take(&mut state.remote.failures);
-        for run in &model_runs {
-            self.load.record_model_run(run.elapsed);
-        }
         let reply = &mut self.store.data_mut().reply;
         let emitted_past_limit = std::mem::take(&mut reply.limit_hit);
         let streamed = reply.take_streamed();
@@ -217,10 +214,7 @@ impl PipelineInstance {
                 message: tail(stderr.trim(), MAX_EXIT_MESSAGE),
             });
         }
-        let model_runs = std::mem::take(&mut self.store.data_mut().local.runs);
-        for run in &model_runs {
-            self.load.record_model_run(run.elapsed);
-        }
+        let model_runs = take_model_runs(self.store.data_mut(), &self.load);
         let (model, model_version) = model_runs
             .last()
             .map(|r| (r.model.clone(), r.version.clone()))
@@ -268,4 +262,13 @@ impl PipelineInstance {
             max: self.config.limits.max(limit),
         }
     }
+}
+
+/// The call's model runs, each also counted in the box's load.
+fn take_model_runs(state: &mut RequestState, load: &Load) -> Vec<ModelRunRecord> {
+    let runs = std::mem::take(&mut state.local.runs);
+    for run in &runs {
+        load.record_model_run(run.elapsed);
+    }
+    runs
 }

@@ -142,21 +142,15 @@ impl RemoteCtx {
     fn before_call(&mut self, endpoint: &str) -> Result<(), Failure> {
         if self.calls_left == 0 {
             self.limit_hit = true;
-            return Err(Failure {
-                error: remote::Error::Unavailable(
+            return Err(failure_after(
+                endpoint,
+                remote::Error::Unavailable(
                     "this request has made as many serverless calls as its pipeline's \
                      limits.remote_calls allows"
                         .to_owned(),
                 ),
-                call: FailureRecord {
-                    endpoint: endpoint.to_owned(),
-                    bytes_sent: 0,
-                    bytes_received: 0,
-                    attempts: 0,
-                    latency_ms: 0,
-                    retry_after_ms: None,
-                },
-            });
+                None,
+            ));
         }
         self.calls_left -= 1;
         self.resumed = None;
@@ -324,19 +318,13 @@ impl remote::HostChatStream for RemoteCtx {
             if let Some(settled) = settled {
                 self.enter(settled);
             }
-            return Err(Failure {
-                error: remote::Error::Unavailable(format!(
+            return Err(failure_after(
+                &name,
+                remote::Error::Unavailable(format!(
                     "the client went away; the stream from endpoint {name:?} was closed"
                 )),
-                call: FailureRecord {
-                    endpoint: name,
-                    bytes_sent: 0,
-                    bytes_received: 0,
-                    attempts: 0,
-                    latency_ms: 0,
-                    retry_after_ms: None,
-                },
-            });
+                None,
+            ));
         }
         // Waiting on the network: give the resume slot back meanwhile.
         self.resumed = None;
@@ -429,6 +417,26 @@ fn millis(d: std::time::Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }
 
+/// A call to `endpoint` that the host ended with `error` (not a failure the transport
+/// reported): what it had sent and received, from `so_far`, or nothing.
+pub(super) fn failure_after(
+    endpoint: &str,
+    error: remote::Error,
+    so_far: Option<&CallRecord>,
+) -> Failure {
+    Failure {
+        error,
+        call: FailureRecord {
+            endpoint: endpoint.to_owned(),
+            bytes_sent: so_far.map_or(0, |r| r.bytes_sent),
+            bytes_received: so_far.map_or(0, |r| r.bytes_received),
+            attempts: so_far.map_or(0, |r| r.attempts),
+            latency_ms: so_far.map_or(0, |r| millis(r.latency)),
+            retry_after_ms: None,
+        },
+    }
+}
+
 pub(super) fn failure_to_wit(failed: &FailedCall) -> Failure {
     Failure {
         error: error_to_wit(&failed.error),
@@ -451,7 +459,7 @@ pub(super) fn record_to_wit(call: &CallRecord) -> WitCallRecord {
         cost_micro_usd: call.cost_micro_usd,
         bytes_sent: call.bytes_sent,
         bytes_received: call.bytes_received,
-        latency_ms: u32::try_from(call.latency.as_millis()).unwrap_or(u32::MAX),
+        latency_ms: millis(call.latency),
         attempts: call.attempts,
     }
 }

@@ -21,10 +21,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use wasmtime::component::{HasData, Resource};
 
-use super::bindings::remote::{self, ChatChunk as WitChunk, Failure, FailureRecord};
+use super::bindings::remote::{self, ChatChunk as WitChunk, Failure};
 use super::bindings::reply::{self, ForwardSummary};
-use super::remote_host::{RemoteCtx, chunk_from_wit, failure_to_wit, record_to_wit};
-use crate::remote::{CallRecord, ChatChunk, ChatStream};
+use super::remote_host::{RemoteCtx, chunk_from_wit, failure_after, failure_to_wit, record_to_wit};
+use crate::remote::{ChatChunk, ChatStream};
 
 /// Where a streamed answer's chunks go as they are emitted. The function returns `false`
 /// once nobody is listening (the client disconnected).
@@ -153,7 +153,7 @@ impl reply::Host for ReplyView<'_> {
 
     fn forward(&mut self, stream: Resource<ChatStream>) -> Result<ForwardSummary, Failure> {
         let Some(mut open) = self.remote.take_stream(stream.rep()) else {
-            return Err(ended_early(
+            return Err(failure_after(
                 "",
                 remote::Error::Unavailable(
                     "the stream was already closed; forward a stream you still hold".to_owned(),
@@ -198,7 +198,7 @@ impl reply::Host for ReplyView<'_> {
                          limits.response_bytes; it was closed"
                     )),
                 };
-                return Err(ended_early(&name, error, record.as_ref()));
+                return Err(failure_after(&name, error, record.as_ref()));
             }
             chunks += 1;
             text_bytes += bytes;
@@ -217,23 +217,6 @@ impl reply::Host for ReplyView<'_> {
             chunks,
             text_bytes,
         })
-    }
-}
-
-/// A forward that ended early, with what the call cost so far.
-fn ended_early(endpoint: &str, error: remote::Error, record: Option<&CallRecord>) -> Failure {
-    Failure {
-        error,
-        call: FailureRecord {
-            endpoint: endpoint.to_owned(),
-            bytes_sent: record.map_or(0, |r| r.bytes_sent),
-            bytes_received: record.map_or(0, |r| r.bytes_received),
-            attempts: record.map_or(0, |r| r.attempts),
-            latency_ms: record.map_or(0, |r| {
-                u32::try_from(r.latency.as_millis()).unwrap_or(u32::MAX)
-            }),
-            retry_after_ms: None,
-        },
     }
 }
 
