@@ -146,6 +146,19 @@ pub struct ModelConfig {
     /// guests ask for them with `local.asset`.
     #[serde(default)]
     pub assets: BTreeMap<String, AssetConfig>,
+    /// How many plans optimised for one input shape each the host may make for this
+    /// model, for the shapes it is called with most (see `local::shape_plans`). Only
+    /// models with symbolic input dimensions get them; each costs the memory of one more
+    /// packed copy of the weights. 0 turns them off.
+    #[serde(default = "default_shape_plans")]
+    pub shape_plans: usize,
+}
+
+/// Shape-specialised plans a model gets unless its config says otherwise.
+pub const DEFAULT_SHAPE_PLANS: usize = 4;
+
+fn default_shape_plans() -> usize {
+    DEFAULT_SHAPE_PLANS
 }
 
 /// A file that ships with a model, checksummed like the model itself.

@@ -9,6 +9,7 @@
 
 mod checksum;
 mod cpu_slots;
+mod shape_plans;
 mod tensor;
 mod tract_backend;
 mod vector_state;
@@ -35,6 +36,11 @@ pub trait Backend: Send + Sync {
     /// Runs the model once. `inputs` is in the order of [`Backend::inputs`] and has
     /// already been checked against it.
     fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String>;
+    /// How many plans optimised for one input shape each are ready (see
+    /// [`shape_plans`]); 0 for backends without them.
+    fn shape_plans_ready(&self) -> usize {
+        0
+    }
 }
 
 /// What a guest sees of a model (the WIT `model-info`).
@@ -140,6 +146,11 @@ impl LocalModel {
     /// What guests see of this model.
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// How many plans optimised for one input shape each are ready to run.
+    pub fn shape_plans_ready(&self) -> usize {
+        self.backend.shape_plans_ready()
     }
 
     /// Verifies `config`'s file and assets against their sha256 and loads the model

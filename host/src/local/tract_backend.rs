@@ -4,7 +4,9 @@
 //! `model_for_path` (parse the ONNX graph) -> `with_input_fact` (pin what the operator
 //! declared) -> `into_typed` (read the declared inputs and outputs) -> `into_optimized`
 //! -> `into_runnable`. The runnable plan is immutable and shared; each call spawns its own
-//! state, so concurrent requests never contend on a lock.
+//! state, so concurrent requests never contend on a lock. A model with symbolic input
+//! dimensions also gets plans optimised for the shapes it is called with
+//! ([`super::shape_plans`]), up to the config's `shape_plans`.
 //!
 //! Model bytes a guest sends through `wasi:nn` `load` take the same chain from
 //! `model_for_read` on, with the model's own input declarations (there is no operator
@@ -17,12 +19,16 @@ use anyhow::{Context, bail};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::DimLike;
 
+use super::shape_plans::ShapePlans;
 use super::{Backend, ElementType, Tensor, TensorSpec};
 use crate::config::{Dim, ModelConfig};
 
 /// One ONNX model loaded and optimised by tract.
 pub struct TractModel {
+    /// The plan for any shape, optimised with the symbolic dimensions unknown.
     plan: Arc<TypedRunnableModel>,
+    /// Plans for the shapes seen most, when the model has symbolic dimensions.
+    shapes: Option<ShapePlans>,
     inputs: Vec<TensorSpec>,
     outputs: Vec<TensorSpec>,
 }
@@ -51,24 +57,27 @@ impl TractModel {
                 .with_input_fact(index, InferenceFact::dt_shape(datum_type(ty), shape))
                 .with_context(|| format!("pinning input {:?}", fact.name))?;
         }
-        Self::prepare(model)
+        Self::prepare(model, config.shape_plans)
     }
 
     /// Parses ONNX `bytes` (a guest's `wasi:nn` `load`) and prepares them as
-    /// [`TractModel::load`] does, with the model's own input declarations.
+    /// [`TractModel::load`] does, with the model's own input declarations and no
+    /// shape-specialised plans (a guest's model lives for one request or so).
     pub fn from_onnx_bytes(bytes: &[u8]) -> Result<Self, BytesError> {
         let model = tract_onnx::onnx()
             .model_for_read(&mut &*bytes)
             .map_err(|e| BytesError::Parse(format!("{e:#}")))?;
-        Self::prepare(model).map_err(|e| BytesError::Prepare(format!("{e:#}")))
+        Self::prepare(model, 0).map_err(|e| BytesError::Prepare(format!("{e:#}")))
     }
 
-    /// Steps 3 and 4 of the chain, shared by files and bytes.
-    fn prepare(model: InferenceModel) -> anyhow::Result<Self> {
+    /// Steps 3 and 4 of the chain, shared by files and bytes; `shape_plans` is how many
+    /// shape-specialised plans may be made later.
+    fn prepare(model: InferenceModel, shape_plans: usize) -> anyhow::Result<Self> {
         // 3. Resolve types and shapes everywhere, and read the model's declared interface.
         let typed = model.into_typed().context("analysing the graph")?;
         let inputs = specs(&typed, typed.input_outlets()?)?;
         let outputs = specs(&typed, typed.output_outlets()?)?;
+        let shapes = ShapePlans::new(&typed, shape_plans).context("reading the input symbols")?;
         // 4. Optimise and prepare the execution plan.
         let plan = typed
             .into_optimized()
@@ -77,6 +86,7 @@ impl TractModel {
             .context("preparing the execution plan")?;
         Ok(Self {
             plan,
+            shapes,
             inputs,
             outputs,
         })
@@ -104,13 +114,19 @@ impl Backend for TractModel {
         &self.outputs
     }
 
+    fn shape_plans_ready(&self) -> usize {
+        self.shapes.as_ref().map_or(0, ShapePlans::ready)
+    }
+
     fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String> {
         let values: TVec<TValue> = inputs
             .iter()
             .map(|t| to_tract(t).map(|t| t.into_tvalue()))
             .collect::<anyhow::Result<_>>()
             .map_err(|e| format!("{e:#}"))?;
-        let outputs = self.plan.run(values);
+        let dims: Vec<&[usize]> = inputs.iter().map(|t| t.dims.as_slice()).collect();
+        let plan = self.shapes.as_ref().and_then(|s| s.plan_for(&dims));
+        let outputs = plan.as_ref().unwrap_or(&self.plan).run(values);
         // tract's kernels leave the wide registers dirty, which slows every SSE
         // instruction after them, in the guest and here (see `vector_state`).
         super::vector_state::clear_upper_halves();
