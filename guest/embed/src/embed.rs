@@ -359,7 +359,7 @@ mod tests {
     fn embeds_pooled_over_real_tokens_only() {
         let (answer, runs) = call(r#"{"input": ["hello world", "hello"]}"#);
         let answer = answer.expect("served");
-        assert_eq!(runs, [vec![2, 4]]);
+        assert_eq!(runs, [vec![2, 16]]);
         assert_eq!(answer.routing.reason, "2 inputs, 7 tokens, 1 batch");
         assert_eq!(answer.routing.model_version, "0.1.0");
         let v: serde_json::Value = serde_json::from_slice(&answer.body).expect("JSON");
@@ -380,7 +380,7 @@ mod tests {
     fn splits_into_batches_of_32() {
         let inputs = vec![r#""hello""#; 40].join(",");
         let (answer, runs) = call(&format!(r#"{{"input": [{inputs}]}}"#));
-        assert_eq!(runs, [vec![32, 3], vec![8, 3]]);
+        assert_eq!(runs, [vec![32, 16], vec![8, 16]]);
         assert!(
             answer
                 .expect("served")
