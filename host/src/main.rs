@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use hybrid::cli::{
-    CheckArgs, DeployArgs, DeployModelArgs, ModelsArgs, NewArgs, PlanArgs, PromoteArgs,
-    RollbackArgs, RunArgs, ServeArgs, StatusArgs,
+    CheckArgs, DeployArgs, DeployModelArgs, ModelsArgs, NewArgs, PlanArgs, ProfileArgs,
+    PromoteArgs, RollbackArgs, RunArgs, ServeArgs, StatusArgs,
 };
 
 /// hybrid: the hybrid inference edge host.
@@ -36,6 +36,9 @@ enum Command {
     Run(RunArgs),
     /// Verify and list the local models a config loads.
     Models(ModelsArgs),
+    /// Time a local model's operators on this box, on the plan optimised for one input
+    /// shape or on the plan for any shape.
+    Profile(ProfileArgs),
     /// Check that a component implements the `hybrid:inference/pipeline` world.
     Check(CheckArgs),
     /// Deploy a component to a pipeline of a running box (admin API), optionally as a
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => args.execute(),
         Command::Run(args) => args.execute(),
         Command::Models(args) => args.execute(),
+        Command::Profile(args) => args.execute(),
         Command::Check(args) => args.execute(),
         Command::Deploy(args) => args.execute(),
         Command::DeployModel(args) => args.execute(),

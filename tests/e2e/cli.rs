@@ -1,4 +1,5 @@
-//! The `hybrid` binary as users type it: `run`, `models`, `check` and their errors.
+//! The `hybrid` binary as users type it: `run`, `models`, `profile`, `check` and their
+//! errors.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -120,6 +121,73 @@ fn models_lists_silero_with_its_interface() {
     let listing = text(&out.stdout);
     assert!(listing.contains("silero-vad 6.2.3"), "{listing}");
     assert!(listing.contains("speech_probs"), "{listing}");
+}
+
+#[test]
+fn profile_times_the_vad_operators_on_a_plan_for_the_given_size() {
+    let out = hybrid(&[
+        "profile",
+        "-c",
+        "hybrid.toml",
+        "silero-vad",
+        "N=4",
+        "--runs",
+        "3",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let p: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(p["shape"], serde_json::json!({ "N": 4 }));
+    assert!(p["per_run_ms"].as_f64().expect("per run") > 0.0, "{p}");
+    let operators = p["operators"].as_array().expect("operators");
+    assert!(operators.len() > 3, "{p}");
+    let shares: f64 = operators
+        .iter()
+        .map(|o| o["share"].as_f64().expect("share"))
+        .sum();
+    assert!((shares - 1.0).abs() < 1e-6, "shares add up to {shares}");
+    let kernels = operators
+        .iter()
+        .filter_map(|o| o["operator"].as_str())
+        .filter(|o| o.starts_with("OptMatMul m:"))
+        .count();
+    assert!(kernels > 0, "no matrix product named with its sizes: {p}");
+
+    let generic = hybrid(&[
+        "profile",
+        "-c",
+        "hybrid.toml",
+        "silero-vad",
+        "N=4",
+        "--generic",
+    ]);
+    assert!(generic.status.success(), "{}", text(&generic.stderr));
+    assert!(text(&generic.stdout).contains("the plan for any shape"));
+}
+
+#[test]
+fn profile_names_a_missing_or_unknown_size() {
+    let out = hybrid(&["profile", "-c", "hybrid.toml", "silero-vad"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("missing [\"N\"]"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = hybrid(&["profile", "-c", "hybrid.toml", "silero-vad", "N=1", "T=3"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no dimension \"T\""),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = hybrid(&["profile", "-c", "hybrid.toml", "silero-vad", "N"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is not NAME=SIZE"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@
 
 mod checksum;
 mod cpu_slots;
+pub mod profile;
 mod shape_plans;
 mod tensor;
 mod tract_backend;

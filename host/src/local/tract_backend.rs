@@ -36,28 +36,7 @@ pub struct TractModel {
 impl TractModel {
     /// Parses, pins, optimises and prepares the model file named by `config`.
     pub fn load(config: &ModelConfig) -> anyhow::Result<Self> {
-        // 1. Parse the ONNX graph.
-        let mut model = tract_onnx::onnx()
-            .model_for_path(&config.path)
-            .with_context(|| format!("parsing ONNX file {:?}", config.path))?;
-        // 2. Pin the input facts the operator declared (type and shape, with symbols for
-        //    dimensions chosen per call).
-        for fact in &config.inputs {
-            let index = input_index(&model, &fact.name)?;
-            let ty = ElementType::parse(&fact.ty).map_err(anyhow::Error::msg)?;
-            let shape: Vec<TDim> = fact
-                .shape
-                .iter()
-                .map(|d| match d {
-                    Dim::Fixed(n) => TDim::from(*n as usize),
-                    Dim::Symbol(s) => model.sym(s).into(),
-                })
-                .collect();
-            model = model
-                .with_input_fact(index, InferenceFact::dt_shape(datum_type(ty), shape))
-                .with_context(|| format!("pinning input {:?}", fact.name))?;
-        }
-        Self::prepare(model, config.shape_plans)
+        Self::prepare(pinned(config)?, config.shape_plans)
     }
 
     /// Parses ONNX `bytes` (a guest's `wasi:nn` `load`) and prepares them as
@@ -136,6 +115,33 @@ impl Backend for TractModel {
             .map(|t| from_tract(t).map_err(|e| format!("{e:#}")))
             .collect()
     }
+}
+
+/// Steps 1 and 2 of the chain for the model file named by `config`: the parsed graph with
+/// the operator's input declarations pinned.
+pub(super) fn pinned(config: &ModelConfig) -> anyhow::Result<InferenceModel> {
+    // 1. Parse the ONNX graph.
+    let mut model = tract_onnx::onnx()
+        .model_for_path(&config.path)
+        .with_context(|| format!("parsing ONNX file {:?}", config.path))?;
+    // 2. Pin the input facts the operator declared (type and shape, with symbols for
+    //    dimensions chosen per call).
+    for fact in &config.inputs {
+        let index = input_index(&model, &fact.name)?;
+        let ty = ElementType::parse(&fact.ty).map_err(anyhow::Error::msg)?;
+        let shape: Vec<TDim> = fact
+            .shape
+            .iter()
+            .map(|d| match d {
+                Dim::Fixed(n) => TDim::from(*n as usize),
+                Dim::Symbol(s) => model.sym(s).into(),
+            })
+            .collect();
+        model = model
+            .with_input_fact(index, InferenceFact::dt_shape(datum_type(ty), shape))
+            .with_context(|| format!("pinning input {:?}", fact.name))?;
+    }
+    Ok(model)
 }
 
 fn input_index(model: &InferenceModel, name: &str) -> anyhow::Result<usize> {

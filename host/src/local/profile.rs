@@ -1,0 +1,190 @@
+//! Where a local model's time goes, operator by operator (`hybrid profile`).
+//!
+//! The model is loaded as the server loads it (the config's input declarations pinned),
+//! optimised either for one concrete input shape (the plan [`super::shape_plans`] would
+//! make for it) or, with `generic`, with its symbolic dimensions unknown (the plan every
+//! other shape runs on). Inputs are zeros of the declared types: the operators in the
+//! models this host runs do the same work whatever the values. Each run's operators are
+//! timed one by one and summed by operator (matrix products also by their sizes and the
+//! kernel tract chose), and the plain runs are timed without the per-operator clock.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::plan::eval;
+use tract_onnx::tract_hir::internal::DimLike;
+
+use crate::config::ModelConfig;
+
+/// What `hybrid profile` measured.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// The symbol values the plan was made for; empty for the generic plan.
+    pub shape: Vec<(String, usize)>,
+    /// The time tract took to optimise the plan.
+    pub optimise: Duration,
+    /// Runs measured (after three warm-up runs).
+    pub runs: usize,
+    /// Mean wall time of one run, without the per-operator clock.
+    pub per_run: Duration,
+    /// Mean wall time of one run with every operator timed (the clock's own cost shows
+    /// as the difference with `per_run`).
+    pub per_run_timed: Duration,
+    /// Time per run by operator, most expensive first.
+    pub operators: Vec<OperatorTime>,
+}
+
+/// The time one kind of operator took per run.
+#[derive(Debug, Clone)]
+pub struct OperatorTime {
+    /// tract's name of the operator; for matrix products, also the sizes (m, k, n) and
+    /// the kernel chosen.
+    pub operator: String,
+    /// Nodes of the plan that run it.
+    pub nodes: usize,
+    /// Mean time per run, all its nodes together.
+    pub per_run: Duration,
+    /// Its share of the timed run.
+    pub share: f64,
+}
+
+/// Profiles the model of `config` on inputs shaped by `symbols` (every symbolic input
+/// dimension needs a value), `runs` times, on a plan optimised for that shape or, with
+/// `generic`, on the plan for any shape.
+pub fn profile(
+    config: &ModelConfig,
+    symbols: &[(String, usize)],
+    runs: usize,
+    generic: bool,
+) -> anyhow::Result<Profile> {
+    let typed = super::tract_backend::pinned(config)?
+        .into_typed()
+        .context("analysing the graph")?;
+    let values = symbol_values(&typed, symbols)?;
+    let inputs = zero_inputs(&typed, &values)?;
+    let started = Instant::now();
+    let optimised = if generic {
+        typed.into_optimized()
+    } else {
+        let subs = symbols
+            .iter()
+            .map(|(name, v)| (typed.symbols.sym(name), TDim::from(*v)))
+            .collect();
+        typed.set_symbols(&subs)?.into_optimized()
+    }
+    .context("optimising the graph")?;
+    let optimise = started.elapsed();
+    let plan = optimised.into_runnable().context("preparing the plan")?;
+    let mut state = plan.spawn()?;
+    for _ in 0..3 {
+        state.run(inputs.clone())?;
+    }
+    let runs = runs.max(1);
+    let started = Instant::now();
+    for _ in 0..runs {
+        state.run(inputs.clone())?;
+    }
+    let per_run = started.elapsed() / runs as u32;
+    super::vector_state::clear_upper_halves();
+
+    let mut by_operator: HashMap<String, (usize, Duration)> = HashMap::new();
+    let started = Instant::now();
+    for _ in 0..runs {
+        state.run_plan_with_eval(inputs.clone(), |session, op_state, node, input| {
+            let started = Instant::now();
+            let outputs = eval(session, op_state, node, input);
+            let entry = by_operator.entry(operator_label(node)).or_default();
+            entry.0 += 1;
+            entry.1 += started.elapsed();
+            outputs
+        })?;
+    }
+    let per_run_timed = started.elapsed() / runs as u32;
+    super::vector_state::clear_upper_halves();
+    let total: Duration = by_operator.values().map(|(_, t)| *t).sum();
+    let mut operators: Vec<OperatorTime> = by_operator
+        .into_iter()
+        .map(|(operator, (nodes, time))| OperatorTime {
+            operator,
+            nodes: nodes / runs,
+            per_run: time / runs as u32,
+            share: time.as_secs_f64() / total.as_secs_f64().max(f64::MIN_POSITIVE),
+        })
+        .collect();
+    operators.sort_by_key(|op| std::cmp::Reverse(op.per_run));
+    Ok(Profile {
+        shape: if generic {
+            Vec::new()
+        } else {
+            symbols.to_vec()
+        },
+        optimise,
+        runs,
+        per_run,
+        per_run_timed,
+        operators,
+    })
+}
+
+/// Every input symbol of `model` with its value from `given`; an error names what is
+/// missing or unknown.
+fn symbol_values(model: &TypedModel, given: &[(String, usize)]) -> anyhow::Result<SymbolValues> {
+    let mut declared: Vec<Symbol> = Vec::new();
+    for outlet in model.input_outlets()? {
+        for dim in model.outlet_fact(*outlet)?.shape.iter() {
+            for symbol in dim.symbols() {
+                if !declared.contains(&symbol) {
+                    declared.push(symbol);
+                }
+            }
+        }
+    }
+    let names: Vec<String> = declared.iter().map(|s| s.to_string()).collect();
+    let mut values = SymbolValues::default();
+    for (name, value) in given {
+        let Some(symbol) = declared.iter().find(|s| s.to_string() == *name) else {
+            bail!("the model's inputs have no dimension {name:?}; theirs: {names:?}");
+        };
+        values = values.with(symbol, *value as i64);
+    }
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| !given.iter().any(|(g, _)| g == *n))
+        .collect();
+    if !missing.is_empty() {
+        bail!("give a size for every symbolic input dimension: missing {missing:?} (as NAME=SIZE)");
+    }
+    Ok(values)
+}
+
+/// Zeros of each input's type and shape, with the symbols at `values`.
+fn zero_inputs(model: &TypedModel, values: &SymbolValues) -> anyhow::Result<TVec<TValue>> {
+    model
+        .input_outlets()?
+        .iter()
+        .map(|outlet| {
+            let fact = model.outlet_fact(*outlet)?;
+            let dims: Vec<usize> = fact
+                .shape
+                .iter()
+                .map(|d| d.eval(values).to_usize().map_err(anyhow::Error::from))
+                .collect::<TractResult<_>>()?;
+            Ok(tract_onnx::prelude::Tensor::zero_dt(fact.datum_type, &dims)?.into_tvalue())
+        })
+        .collect()
+}
+
+/// `Softmax`, or for a matrix product `OptMatMul m:384 k:1536 n:16 avx512_mmm_f32_16x8`.
+fn operator_label(node: &TypedNode) -> String {
+    let name = node.op().name();
+    if name != "OptMatMul" {
+        return name.into_owned();
+    }
+    let info = node.op().info().unwrap_or_default();
+    match info.iter().find_map(|line| line.strip_prefix("Mult: ")) {
+        Some(mult) => format!("{name} {}", mult.replace("with [", "").replace(']', "")),
+        None => name.into_owned(),
+    }
+}
