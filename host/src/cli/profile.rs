@@ -83,8 +83,12 @@ fn plan_name(p: &Profile) -> String {
 }
 
 fn print_table(model: &str, p: &Profile) {
+    let cpu = p
+        .cpu_per_run
+        .map(|c| format!(", {:.3} ms of CPU", millis(c)))
+        .unwrap_or_default();
     println!(
-        "{model}: {} (optimised in {:.0} ms), {} runs: {:.3} ms per run ({:.3} ms with every operator timed)",
+        "{model}: {} (optimised in {:.0} ms), {} runs: {:.3} ms per run{cpu} ({:.3} ms with every operator timed)",
         plan_name(p),
         millis(p.optimise),
         p.runs,
@@ -112,6 +116,7 @@ fn as_json(p: &Profile) -> serde_json::Value {
         "optimise_ms": millis(p.optimise),
         "runs": p.runs,
         "per_run_ms": millis(p.per_run),
+        "cpu_per_run_ms": p.cpu_per_run.map(millis),
         "per_run_timed_ms": millis(p.per_run_timed),
         "operators": p.operators.iter().map(|op| json!({
             "operator": op.operator,

@@ -29,6 +29,9 @@ pub struct Profile {
     pub runs: usize,
     /// Mean wall time of one run, without the per-operator clock.
     pub per_run: Duration,
+    /// Mean CPU time of one run on the thread that ran it (where the OS tells it:
+    /// Linux), which other work on the machine inflates far less than wall time.
+    pub cpu_per_run: Option<Duration>,
     /// Mean wall time of one run with every operator timed (the clock's own cost shows
     /// as the difference with `per_run`).
     pub per_run_timed: Duration,
@@ -83,10 +86,14 @@ pub fn profile(
     }
     let runs = runs.max(1);
     let started = Instant::now();
+    let cpu_before = thread_cpu_time();
     for _ in 0..runs {
         state.run(inputs.clone())?;
     }
     let per_run = started.elapsed() / runs as u32;
+    let cpu_per_run = cpu_before
+        .zip(thread_cpu_time())
+        .map(|(before, after)| after.saturating_sub(before) / runs as u32);
     super::vector_state::clear_upper_halves();
 
     let mut by_operator: HashMap<String, (usize, Duration)> = HashMap::new();
@@ -123,6 +130,7 @@ pub fn profile(
         optimise,
         runs,
         per_run,
+        cpu_per_run,
         per_run_timed,
         operators,
     })
@@ -174,6 +182,14 @@ fn zero_inputs(model: &TypedModel, values: &SymbolValues) -> anyhow::Result<TVec
             Ok(tract_onnx::prelude::Tensor::zero_dt(fact.datum_type, &dims)?.into_tvalue())
         })
         .collect()
+}
+
+/// The CPU time the calling thread has used, from `/proc/thread-self/schedstat` (its
+/// first field, in nanoseconds); `None` where there is no such file.
+fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
 }
 
 /// `Softmax`, or for a matrix product `OptMatMul m:384 k:1536 n:16 avx512_mmm_f32_16x8`.
