@@ -176,7 +176,7 @@ fn a_zero_two_zero_component_is_served_by_the_zero_two_one_host() {
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("(contract 0.2)"), "{stdout}");
     assert!(
-        stdout.contains("built against: hybrid:inference 0.2.0 (served through 0.2.1's"),
+        stdout.contains("built against: hybrid:inference 0.2.0 (served through 0.2.2's"),
         "{stdout}"
     );
     let sim = sim("token_delay_ms = 100");
