@@ -5,7 +5,9 @@
 //! the last:
 //! 1. name the bytes by their sha256 and get them compiled and type-checked against
 //!    the `pipeline` world (from memory or the disk cache when this version was seen
-//!    before; see [`super::compiled_cache`]);
+//!    before; see [`super::compiled_cache`]); a component exporting
+//!    `hybrid:inference/init` is pre-initialised first, its `initialize` run in a sandbox
+//!    of the pipeline and the snapshot compiled instead (see [`super::preinit`]);
 //! 2. run the pipeline's smoke requests through the new version in fresh sandboxes,
 //!    each of which must answer with its expected status (skipped for a version that
 //!    already passed them against the same set of models);

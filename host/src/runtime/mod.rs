@@ -9,7 +9,9 @@
 //!    models: both are `Arc`s, so a swap meanwhile never changes what a running request
 //!    sees, and a request never mixes two versions of anything;
 //! 2. create a `Store` with the request's contexts, its memory cap and epoch deadline;
-//! 3. instantiate from the version's `InstancePre` (pooled memory: microseconds);
+//! 3. instantiate from the version's `InstancePre` (pooled memory: microseconds); for a
+//!    component pre-initialised by its `init` export this is the snapshot taken after
+//!    its `initialize` ran at deploy ([`preinit`]);
 //! 4. call `handle` (see [`PipelineInstance`]) through the bindings of the contract
 //!    version the component targets ([`contract`]: 0.1.x or 0.2, both linked; 0.1 calls
 //!    are served by the 0.2 host functions through [`v0_1`]), or a `wasi:cli` command's
