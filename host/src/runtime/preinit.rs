@@ -258,6 +258,39 @@ mod tests {
         assert!(!is_init("hybrid:inference/local@0.2.2"));
     }
 
+    /// A model that is never run: only its identity and assets matter here.
+    struct Idle;
+
+    impl crate::local::Backend for Idle {
+        fn inputs(&self) -> &[crate::local::TensorSpec] {
+            &[]
+        }
+        fn outputs(&self) -> &[crate::local::TensorSpec] {
+            &[]
+        }
+        fn run(&self, _: Vec<crate::local::Tensor>) -> Result<Vec<crate::local::Tensor>, String> {
+            Err("idle".into())
+        }
+    }
+
+    fn registry(sha256: &str, vocab: &[u8]) -> ModelRegistry {
+        let mut models = ModelRegistry::default();
+        models.insert(
+            crate::local::LocalModel::new("m", "1", sha256, Box::new(Idle))
+                .with_asset("vocab", vocab.into()),
+        );
+        models
+    }
+
+    #[test]
+    fn the_inputs_change_with_a_model_or_an_asset_and_only_then() {
+        let base = inputs(&registry("aa", b"[PAD]\n"));
+        assert_eq!(base, inputs(&registry("aa", b"[PAD]\n")));
+        assert_ne!(base, inputs(&registry("bb", b"[PAD]\n")), "a swapped model");
+        assert_ne!(base, inputs(&registry("aa", b"[PAD]\n\n")), "another asset");
+        assert_ne!(base, inputs(&ModelRegistry::default()), "no model");
+    }
+
     #[test]
     fn bytes_that_are_not_a_component_export_no_init() {
         assert_eq!(init_export(b"not wasm"), None);
