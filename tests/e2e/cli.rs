@@ -196,7 +196,7 @@ fn check_accepts_the_voice_gate_component() {
     let out = hybrid(&["check", path.to_str().expect("utf8")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("implements hybrid:inference/pipeline@0.2.1 (contract 0.2)")
+        text(&out.stdout).contains("implements hybrid:inference/pipeline@0.2.2 (contract 0.2)")
     );
 }
 

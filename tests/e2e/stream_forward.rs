@@ -166,7 +166,7 @@ fn a_forwarded_stream_that_breaks_off_ends_with_an_error_event() {
 }
 
 #[test]
-fn a_zero_two_zero_component_is_served_by_the_zero_two_one_host() {
+fn a_zero_two_zero_component_is_served_by_the_zero_two_two_host() {
     let fixture = root().join("tests/fixtures/chat_router-0.2.0.wasm");
     let out = Command::new(hybrid_bin())
         .args(["check", fixture.to_str().expect("utf8")])
@@ -176,7 +176,7 @@ fn a_zero_two_zero_component_is_served_by_the_zero_two_one_host() {
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("(contract 0.2)"), "{stdout}");
     assert!(
-        stdout.contains("built against: hybrid:inference 0.2.0 (served through 0.2.1's"),
+        stdout.contains("built against: hybrid:inference 0.2.0 (served through 0.2.2's"),
         "{stdout}"
     );
     let sim = sim("token_delay_ms = 100");
@@ -297,4 +297,37 @@ fn a_forwarded_stream_past_the_response_limit_is_cut_and_refused() {
         1,
         "the provider's stream was closed at the limit"
     );
+}
+
+#[test]
+fn a_zero_two_one_component_is_served_by_the_zero_two_two_host() {
+    let fixture = root().join("tests/fixtures/chat_router-0.2.1.wasm");
+    let out = Command::new(hybrid_bin())
+        .args(["check", fixture.to_str().expect("utf8")])
+        .output()
+        .expect("check runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("built against: hybrid:inference 0.2.1 (served through 0.2.2's"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("pre-initialised"), "{stdout}");
+    let sim = sim("token_delay_ms = 100");
+    let s = serve(&sim, &fixture, &endpoint("chat", ""), "");
+    let (status, _, whole) = post_json(&s, &body(false, 3), &[]);
+    assert_eq!(status, 200, "{whole}");
+    assert_eq!(
+        whole["choices"][0]["message"]["content"],
+        "sim reply to: w0 w1 w2"
+    );
+    // It streams the 0.2.1 way: the host forwards the stream, each chunk as it arrives.
+    let (status, _, events) = stream_chat(&s, &body(true, 8), &[], None);
+    assert_eq!(status, 200);
+    let contents = contents(&events);
+    let text: String = contents.iter().map(|(_, c)| c.as_str()).collect();
+    assert_eq!(text, "sim reply to: w0 w1 w2 w3 w4 w5 w6 w7");
+    let spread = contents[contents.len() - 1].0 - contents[0].0;
+    assert!(spread >= Duration::from_millis(400), "{spread:?}");
+    assert_eq!(events.last().map(|e| e.data.as_str()), Some("[DONE]"));
 }

@@ -117,6 +117,7 @@ pub fn pipeline(
         env: Default::default(),
         preopens: Default::default(),
         content_type: None,
+        preinit: true,
     }
 }
 

@@ -4,7 +4,8 @@
 //! Steps: parse and validate the OpenAI request; find the model (`minilm-l6-v2`, or
 //! metadata `model`) with `list_models` for its version and sha256; read the fallback
 //! options ([`fallback`]); fetch and parse the model's `vocab` asset and tokenise every
-//! input; embed them, in batches on the local model or on the fallback endpoint; build the
+//! input (the default model's vocabulary is parsed once, by [`initialize`] at deploy,
+//! when the host pre-initialises the component); embed them, in batches on the local model or on the fallback endpoint; build the
 //! OpenAI response and the routing reason. Then log one line of counts, route and timings
 //! (never the text).
 //!
@@ -41,7 +42,7 @@ use crate::fallback;
 use crate::request;
 use crate::response::{self, ModelIdentity, RemoteServed};
 use crate::tokenizer::Tokenizer;
-use crate::vocab::Vocab;
+use crate::vocab::{self, Vocab};
 
 /// The local model used unless metadata `model` names another.
 pub const DEFAULT_MODEL: &str = "minilm-l6-v2";
@@ -55,6 +56,9 @@ struct Tokenized {
     sequences: Vec<Vec<u32>>,
     pad: u32,
     tokens: usize,
+    /// Where the vocabulary came from: `preloaded` (parsed by `initialize` at deploy) or
+    /// `parsed` (by this request).
+    vocabulary: &'static str,
 }
 
 /// Where the vectors came from, and why when it was not the plain local path.
@@ -83,6 +87,7 @@ pub fn handle(host: &mut impl Host, request: &Request) -> Result<Response, Error
     // Tokenising is cheap and gives the token count even when an endpoint serves.
     let tokenized = tokenize(host, &model, &parsed.inputs);
     let tokenized_at = host.now_ns();
+    let vocabulary = tokenized.as_ref().map_or("unavailable", |t| t.vocabulary);
 
     let served = match options {
         None => Served::Local {
@@ -200,7 +205,7 @@ pub fn handle(host: &mut impl Host, request: &Request) -> Result<Response, Error
     };
     host.log_info(&format!(
         "embed {}: {inputs} inputs, {tokens} tokens, route {route}, model runs: {model_runs}; \
-         tokenise {} ms, embed {} ms, {} response bytes",
+         vocabulary {vocabulary}, tokenise {} ms, embed {} ms, {} response bytes",
         request.id,
         tokenized_at.saturating_sub(started) / 1_000_000,
         embedded_at.saturating_sub(tokenized_at) / 1_000_000,
@@ -221,19 +226,49 @@ fn tokenize(
     model: &ModelInfo,
     inputs: &[String],
 ) -> Result<Tokenized, Error> {
-    let vocab = host
-        .asset(&model.name, VOCAB_ASSET)
-        .map_err(|e| Error::upstream(format!("vocabulary of {}: {e}", model.name)))?;
-    let vocab = Vocab::parse(&vocab)
-        .map_err(|e| Error::upstream(format!("vocabulary of {}: {e}", model.name)))?;
-    let tokenizer = Tokenizer::new(&vocab);
+    let parsed;
+    let (vocab, vocabulary) = match vocab::preloaded(&model.name, &model.sha256) {
+        Some(vocab) => (vocab, "preloaded"),
+        None => {
+            parsed = load_vocab(host, &model.name)
+                .map_err(|e| Error::upstream(format!("vocabulary of {}: {e}", model.name)))?;
+            (&parsed, "parsed")
+        }
+    };
+    let tokenizer = Tokenizer::new(vocab);
     let sequences: Vec<Vec<u32>> = inputs.iter().map(|t| tokenizer.encode(t)).collect();
     let tokens = sequences.iter().map(Vec::len).sum();
     Ok(Tokenized {
         sequences,
         pad: vocab.pad,
         tokens,
+        vocabulary,
     })
+}
+
+/// Fetches model `name`'s `vocab` asset and parses it.
+pub fn load_vocab(host: &mut impl Host, name: &str) -> Result<Vocab, String> {
+    let bytes = host.asset(name, VOCAB_ASSET).map_err(|e| e.to_string())?;
+    Vocab::parse(&bytes)
+}
+
+/// Parses the default model's vocabulary once, for every request (the component's
+/// `initialize`, run at deploy). A host without the default model loaded is not an
+/// error: requests then parse the vocabulary of the model they name, as before.
+pub fn initialize(host: &mut impl Host) -> Result<(), String> {
+    let models = host.list_models();
+    let Some(model) = models.iter().find(|m| m.name == DEFAULT_MODEL) else {
+        return Ok(());
+    };
+    let vocab =
+        load_vocab(host, &model.name).map_err(|e| format!("vocabulary of {}: {e}", model.name))?;
+    host.log_info(&format!(
+        "embed init: parsed the vocabulary of {} ({} tokens) once for every request",
+        model.name,
+        vocab.len()
+    ));
+    vocab::preload(&model.name, &model.sha256, vocab);
+    Ok(())
 }
 
 /// The local model's embeddings of the tokenised inputs; a vocabulary failure is the

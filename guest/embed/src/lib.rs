@@ -20,7 +20,8 @@
 //! - [`encoder`]: batching, padding and the model runs.
 //! - [`pooling`]: mean pooling and L2 normalisation.
 //! - [`response`]: the OpenAI response JSON (float or base64) and the routing reason.
-//! - [`Embed`]: the component's export, through the guest SDK ([`hybrid_guest`]), whose
+//! - [`Embed`]: the component's exports (`handle`, and `init`, which parses the
+//!   vocabulary once at deploy), through the guest SDK ([`hybrid_guest`]), whose
 //!   host trait lets all of the above run natively in unit tests with a fake model.
 
 pub mod embed;
@@ -34,9 +35,10 @@ pub mod tokenizer;
 pub mod vocab;
 pub mod wordpiece;
 
-use hybrid_guest::{Error, Host, Pipeline, Request, Response};
+use hybrid_guest::{Error, Host, Initialize, Pipeline, Request, Response};
 
-/// The exported pipeline: [`embed::handle`].
+/// The exported pipeline: [`embed::handle`], pre-initialised by [`embed::initialize`]
+/// (the vocabulary parsed once at deploy, not per request).
 pub struct Embed;
 
 impl Pipeline for Embed {
@@ -45,4 +47,10 @@ impl Pipeline for Embed {
     }
 }
 
-hybrid_guest::export_pipeline!(Embed);
+impl Initialize for Embed {
+    fn initialize(host: &mut impl Host) -> Result<(), String> {
+        embed::initialize(host)
+    }
+}
+
+hybrid_guest::export_pipeline!(init Embed);

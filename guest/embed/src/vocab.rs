@@ -1,8 +1,12 @@
 //! The WordPiece vocabulary: `vocab.txt` as BERT ships it, one token per line, the line
 //! number (from 0) being the token id. The host serves the file as the model's `vocab`
-//! asset; it is parsed once per request.
+//! asset. The component's `initialize` (run once at deploy, WIT 0.2.2 `init`) parses the
+//! default model's into [`preloaded`], which every request of a pre-initialised instance
+//! starts with; otherwise (natively, or served with `preinit = false`) it is parsed once
+//! per request.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// Token id of `[PAD]`, used for padding (its attention mask is 0).
 pub const PAD: &str = "[PAD]";
@@ -74,6 +78,44 @@ impl Vocab {
     }
 }
 
+/// A vocabulary parsed by `initialize`, and the model it is the asset of.
+#[derive(Debug)]
+pub struct Preloaded {
+    /// The model's name.
+    pub model: String,
+    /// The model's sha256 when it was parsed.
+    pub sha256: String,
+    /// The parsed vocabulary.
+    pub vocab: Vocab,
+}
+
+impl Preloaded {
+    /// The vocabulary, if it is the one of model `name` with file digest `sha256` (after
+    /// a model swap it is not trusted: the request parses the asset itself).
+    pub fn of(&self, name: &str, sha256: &str) -> Option<&Vocab> {
+        (self.model == name && self.sha256 == sha256).then_some(&self.vocab)
+    }
+}
+
+/// The vocabulary `initialize` parsed, kept in the snapshot the host serves from.
+static PRELOADED: OnceLock<Preloaded> = OnceLock::new();
+
+/// Keeps `vocab` as model `model`'s (sha256 `sha256`) vocabulary for every request of
+/// this instance and the snapshots taken of it. Only the first call keeps anything.
+pub fn preload(model: &str, sha256: &str, vocab: Vocab) {
+    let _ = PRELOADED.set(Preloaded {
+        model: model.to_owned(),
+        sha256: sha256.to_owned(),
+        vocab,
+    });
+}
+
+/// The vocabulary `initialize` parsed, if it did and it is model `name`'s (sha256
+/// `sha256`).
+pub fn preloaded(name: &str, sha256: &str) -> Option<&'static Vocab> {
+    PRELOADED.get()?.of(name, sha256)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +128,22 @@ mod tests {
         assert_eq!(v.get("##lo"), Some(5));
         assert_eq!(v.get("nope"), None);
         assert_eq!(v.len(), 6);
+    }
+
+    #[test]
+    fn a_preloaded_vocabulary_serves_only_its_own_model_version() {
+        let vocab = Vocab::parse(b"[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n").expect("parses");
+        let preloaded = Preloaded {
+            model: "minilm".into(),
+            sha256: "aa".into(),
+            vocab,
+        };
+        assert_eq!(
+            preloaded.of("minilm", "aa").and_then(|v| v.get("hello")),
+            Some(4)
+        );
+        assert!(preloaded.of("minilm", "bb").is_none(), "a swapped model");
+        assert!(preloaded.of("other", "aa").is_none());
     }
 
     #[test]

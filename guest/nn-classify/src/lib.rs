@@ -29,8 +29,8 @@
 //! ```wit
 //! world nn-classify {
 //!     include wasi:nn/ml@0.2.0-rc-2024-10-28;
-//!     use hybrid:inference/messages@0.2.1.{request, response, error};
-//!     use hybrid:inference/reply@0.2.1.{answer};
+//!     use hybrid:inference/messages@0.2.2.{request, response, error};
+//!     use hybrid:inference/reply@0.2.2.{answer};
 //!     export handle: func(request: request) -> result<answer, error>;
 //! }
 //! ```

@@ -1,6 +1,10 @@
 //! The one thing a guest writes: a [`Pipeline`] (or a [`StreamingPipeline`], which may
 //! answer chunk by chunk), and the [`crate::export_pipeline!`] line that makes it the
-//! component's export.
+//! component's export. A pipeline with start-up work (a vocabulary to parse, tables to
+//! build) may also implement [`Initialize`] and be exported with
+//! `export_pipeline!(init MyPipeline)`: the component then exports the WIT `init`
+//! interface (world `initialized-pipeline`, WIT 0.2.2), the host runs `initialize` once
+//! at deploy and serves every request from a snapshot of the state it left.
 //!
 //! The macro defines a private type implementing the generated `Guest` trait whose
 //! `handle` calls [`Pipeline::handle`] with the real host ([`crate::WasmHost`]) and turns
@@ -34,8 +38,26 @@ pub trait StreamingPipeline {
     fn handle<H: Host>(request: Request, host: &mut H) -> Result<Answer, Error>;
 }
 
+/// Start-up work done once, at deploy time, instead of on every request (WIT 0.2.2
+/// `init`). Export with `export_pipeline!(init MyPipeline)` (or
+/// `export_pipeline!(streaming init MyPipeline)`).
+///
+/// `initialize` runs in an instance the host then snapshots: whatever it leaves in
+/// memory (typically a `static` `std::sync::OnceLock`) is there when `handle` starts.
+/// Keep `handle` correct without it (fall back to doing the work per request when the
+/// `OnceLock` is empty): natively (unit tests) and on a host that serves the component
+/// with `preinit = false`, `initialize` never runs. It may read local models and their
+/// assets and log; serverless calls are refused, randomness is deterministic and the
+/// wall clock reads the Unix epoch. It must not keep a resource (a stream) for `handle`.
+pub trait Initialize {
+    /// Prepares the state every request starts from. An error fails the deploy with
+    /// its message.
+    fn initialize(host: &mut impl Host) -> Result<(), String>;
+}
+
 /// Makes `$pipeline`, a type implementing [`Pipeline`] (or, with `streaming`,
-/// [`StreamingPipeline`]), the component's `handle` export.
+/// [`StreamingPipeline`]), the component's `handle` export; with `init`, it must also
+/// implement [`Initialize`], which becomes the component's `init` export.
 /// Write it once, at the top level of the guest crate:
 ///
 /// ```
@@ -71,12 +93,50 @@ macro_rules! export_pipeline {
     $crate::bindings::export!(HybridGuestExport with_types_in $crate::bindings);
         };
     };
+    (@init $serve:ident $pipeline:ty) => {
+        const _: () = {
+            /// The generated export traits' implementation for the pipeline and its init.
+            struct HybridGuestExport;
+
+            impl $crate::init_bindings::Guest for HybridGuestExport {
+                fn handle(
+                    request: $crate::Request,
+                ) -> ::core::result::Result<$crate::Answer, $crate::bindings::Error> {
+                    $crate::pipeline::$serve::<$pipeline>(request)
+                }
+            }
+
+            impl $crate::init_bindings::exports::hybrid::inference::init::Guest
+                for HybridGuestExport
+            {
+                fn initialize() -> ::core::result::Result<(), ::std::string::String> {
+                    $crate::pipeline::initialize::<$pipeline>()
+                }
+            }
+
+            #[cfg(target_arch = "wasm32")]
+    $crate::init_bindings::export!(HybridGuestExport with_types_in $crate::init_bindings);
+        };
+    };
+    (streaming init $pipeline:ty) => {
+        $crate::export_pipeline!(@init serve_streaming $pipeline);
+    };
+    (init $pipeline:ty) => {
+        $crate::export_pipeline!(@init serve $pipeline);
+    };
     (streaming $pipeline:ty) => {
         $crate::export_pipeline!(@with serve_streaming $pipeline);
     };
     ($pipeline:ty) => {
         $crate::export_pipeline!(@with serve $pipeline);
     };
+}
+
+/// Runs `P`'s [`Initialize::initialize`] with the real host; the export glue
+/// `export_pipeline!(init P)` generates calls this.
+#[doc(hidden)]
+pub fn initialize<P: Initialize>() -> Result<(), String> {
+    P::initialize(&mut WasmHost)
 }
 
 /// Runs `P` on `request` with the real host; the export glue [`crate::export_pipeline!`]

@@ -59,6 +59,12 @@ impl CheckArgs {
                     );
                     println!("  built against: {}", contract_versions(&ours));
                 }
+                if let Some(init) = &summary.init {
+                    println!(
+                        "  pre-initialised by its init export ({init}): `initialize` runs once \
+                         at deploy and every request starts from a snapshot of its state"
+                    );
+                }
                 println!("  hybrid imports: {}", list(&ours));
                 println!("  wasi imports: {}", list(&wasi));
                 println!("  exports: {}", summary.exports.join(", "));

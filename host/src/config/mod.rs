@@ -259,6 +259,17 @@ pub struct PipelineConfig {
     /// `application/octet-stream`.
     #[serde(default)]
     pub content_type: Option<String>,
+    /// Whether a component exporting `hybrid:inference/init` (WIT 0.2.2) is
+    /// pre-initialised: its `initialize` run once at deploy and every request served from
+    /// a snapshot of the instance after it (see `wit/init.wit`). On by default; `false`
+    /// serves the component as built, each request running from its own start state
+    /// (`initialize` never called).
+    #[serde(default = "default_preinit")]
+    pub preinit: bool,
+}
+
+fn default_preinit() -> bool {
+    true
 }
 
 fn default_deadline_ms() -> u64 {

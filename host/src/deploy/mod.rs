@@ -335,6 +335,7 @@ impl Deployer {
                 "sha256": v.digest(),
                 "size": v.compiled.size,
                 "code": v.compiled.origin.name(),
+                "preinitialised": v.compiled.preinitialised,
                 "traffic_percent": share,
                 "source": v.source,
                 "deployed_at_ms": unix_ms(v.deployed_at),

@@ -1,10 +1,13 @@
 //! Compiled components, kept so a version is compiled once: in memory for the versions
 //! deployed recently, and on disk (`.cwasm`) so a restarted host does not compile again.
 //!
-//! Looking up bytes takes these steps: name them by their sha256; return the compiled
+//! Looking up bytes takes these steps: name them by their sha256 (for a component
+//! pre-initialised by its `init` export, by the sha256 of that and of the models and
+//! assets its `initialize` could read, see [`super::preinit`]); return the compiled
 //! version from memory if this process has it; else load the `.cwasm` from the disk
 //! cache if one exists and its own checksum matches (so a torn or tampered file is
-//! never mapped as code); else compile with Cranelift and write the `.cwasm` beside the
+//! never mapped as code); else compile with Cranelift (for a pre-initialised component:
+//! run its `initialize` and compile the snapshot) and write the `.cwasm` beside the
 //! others (temporary file, then rename: a crash never leaves half a file under the
 //! final name). The disk cache sits in a folder named after the engine's compatibility
 //! hash, so a host built with another wasmtime or other engine settings never loads
@@ -27,6 +30,19 @@ use super::version::{CompileOrigin, Compiled};
 /// Compiled versions kept in memory (each holds its machine code).
 const IN_MEMORY: usize = 16;
 
+/// How to pre-initialise a component that exports `hybrid:inference/init`.
+pub struct Preinit<'a> {
+    /// What its `initialize` may read besides its bytes, as a digest
+    /// ([`super::preinit::inputs`]): part of the cache key.
+    pub inputs: String,
+    /// Runs `initialize` and snapshots.
+    pub run: &'a InitRun<'a>,
+}
+
+/// Runs a component's `initialize` (the export named by the second argument) on its bytes
+/// and returns the snapshotted component.
+pub type InitRun<'a> = dyn Fn(&[u8], &str) -> Result<Vec<u8>, ComponentError> + 'a;
+
 /// The compiled-component cache of one runtime.
 #[derive(Default)]
 pub struct CompiledCache {
@@ -45,30 +61,48 @@ impl CompiledCache {
         Ok(())
     }
 
-    /// The compiled, type-checked component for `bytes`.
+    /// The compiled, type-checked component for `bytes`. With `preinit`, a component
+    /// that exports `hybrid:inference/init` is pre-initialised first (see
+    /// [`super::preinit`]), and the snapshot is what is compiled and cached, under a key
+    /// that also covers `preinit.inputs`.
     pub fn get(
         &self,
         engine: &Engine,
         linker: &Linker<RequestState>,
         bytes: &[u8],
+        preinit: Option<&Preinit<'_>>,
     ) -> Result<Arc<Compiled>, ComponentError> {
         component::classify(bytes)?;
         let digest = sha256_bytes(bytes);
-        if let Some(hit) = self.in_memory(&digest) {
+        let init = preinit.and_then(|p| Some((p, super::preinit::init_export(bytes)?)));
+        let key = match &init {
+            Some((p, _)) => sha256_bytes(format!("{digest} init {}", p.inputs).as_bytes()),
+            None => digest.clone(),
+        };
+        if let Some(hit) = self.in_memory(&key) {
             return Ok(hit);
         }
         let started = Instant::now();
-        let (component, origin) = match self.load_from_disk(engine, &digest) {
+        let (component, origin) = match self.load_from_disk(engine, &key) {
             Some(component) => (component, CompileOrigin::DiskCache(started.elapsed())),
             None => {
-                let component = component::compile(engine, bytes)?;
-                self.save_to_disk(&digest, &component);
+                let component = match &init {
+                    Some((p, export)) => component::compile(engine, &(p.run)(bytes, export)?)?,
+                    None => component::compile(engine, bytes)?,
+                };
+                self.save_to_disk(&key, &component);
                 (component, CompileOrigin::Compiled(started.elapsed()))
             }
         };
-        let prepared = component::check(engine, linker, &component)?;
+        let mut prepared = component::check(engine, linker, &component)?;
+        if let Some((_, export)) = &init {
+            // The snapshot no longer exports `init`; the version still is the one that did.
+            prepared.summary.init = Some(export.clone());
+        }
         let compiled = Arc::new(Compiled {
             digest,
+            key,
+            preinitialised: init.is_some(),
             size: bytes.len(),
             summary: prepared.summary,
             origin,
@@ -82,11 +116,13 @@ impl CompiledCache {
         Ok(compiled)
     }
 
-    fn in_memory(&self, digest: &str) -> Option<Arc<Compiled>> {
+    fn in_memory(&self, key: &str) -> Option<Arc<Compiled>> {
         let memory = self.memory.lock().unwrap_or_else(|p| p.into_inner());
-        let hit = memory.iter().find(|c| c.digest == digest)?;
+        let hit = memory.iter().find(|c| c.key == key)?;
         Some(Arc::new(Compiled {
             digest: hit.digest.clone(),
+            key: hit.key.clone(),
+            preinitialised: hit.preinitialised,
             size: hit.size,
             summary: hit.summary.clone(),
             origin: CompileOrigin::Memory,

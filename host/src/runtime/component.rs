@@ -19,7 +19,7 @@ use super::state::RequestState;
 
 /// The WIT world of the current contract; components of the world of `wit/released/0.1.1`
 /// (and 0.1.0) are served too.
-pub const WORLD: &str = "hybrid:inference/pipeline@0.2.1";
+pub const WORLD: &str = "hybrid:inference/pipeline@0.2.2";
 
 /// Why a component cannot serve as a pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +42,16 @@ pub enum ComponentError {
     /// The component does not export what the world requires.
     #[error("the component does not implement {WORLD}: {0}")]
     Exports(String),
+    /// The component exports `hybrid:inference/init` and pre-initialising it failed: its
+    /// `initialize` returned an error, trapped or ran past a limit, or the component has
+    /// a shape the snapshot cannot take.
+    #[error("component {digest} could not be pre-initialised by its init export: {reason}")]
+    Init {
+        /// The first 12 hex digits of the component's sha256.
+        digest: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// What `hybrid check` reports about a valid component.
@@ -53,6 +63,9 @@ pub struct ComponentSummary {
     pub exports: Vec<String>,
     /// The contract version it targets.
     pub contract: Contract,
+    /// Its `hybrid:inference/init` export (WIT 0.2.2), if it has one: it is then
+    /// pre-initialised at deploy (see [`super::preinit`]).
+    pub init: Option<String>,
 }
 
 /// A compiled component whose imports and exports match the `pipeline` world.
@@ -96,7 +109,13 @@ pub fn check(
             .exports(engine)
             .map(|(name, _)| name.to_owned())
             .collect(),
+        init: None,
     };
+    summary.init = summary
+        .exports
+        .iter()
+        .find(|name| super::preinit::is_init(name))
+        .cloned();
     let command = Contract::is_command(summary.exports.iter().map(String::as_str));
     if !command
         && !ty.exports(engine).any(|(name, item)| {

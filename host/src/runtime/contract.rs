@@ -25,8 +25,8 @@ use super::state::RequestState;
 pub enum Contract {
     /// `hybrid:inference@0.1.0` and `0.1.1`: complete answers only.
     V0_1,
-    /// `hybrid:inference@0.2.0` and `0.2.1`: streaming, failure records, retry hints,
-    /// (0.2.1) forwarding and signals' waits.
+    /// `hybrid:inference@0.2.0`, `0.2.1` and `0.2.2`: streaming, failure records, retry
+    /// hints, (0.2.1) forwarding and signals' waits, (0.2.2) pre-initialisation.
     V0_2,
     /// No `hybrid:inference` at all: a `wasi:cli` command (exports `wasi:cli/run`).
     Command,
@@ -37,7 +37,7 @@ impl Contract {
     pub fn world(self) -> &'static str {
         match self {
             Self::V0_1 => "hybrid:inference/pipeline@0.1.1",
-            Self::V0_2 => "hybrid:inference/pipeline@0.2.1",
+            Self::V0_2 => "hybrid:inference/pipeline@0.2.2",
             Self::Command => "wasi:cli/command@0.2.x",
         }
     }
@@ -208,6 +208,10 @@ mod tests {
         );
         assert_eq!(
             Contract::of_imports(["hybrid:inference/reply@0.2.1"]),
+            Some(Contract::V0_2)
+        );
+        assert_eq!(
+            Contract::of_imports(["hybrid:inference/reply@0.2.2"]),
             Some(Contract::V0_2)
         );
         assert_eq!(Contract::of_imports(["wasi:io/error@0.2.6"]), None);

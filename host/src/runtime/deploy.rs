@@ -5,7 +5,9 @@
 //! the last:
 //! 1. name the bytes by their sha256 and get them compiled and type-checked against
 //!    the `pipeline` world (from memory or the disk cache when this version was seen
-//!    before; see [`super::compiled_cache`]);
+//!    before; see [`super::compiled_cache`]); a component exporting
+//!    `hybrid:inference/init` is pre-initialised first, its `initialize` run in a sandbox
+//!    of the pipeline and the snapshot compiled instead (see [`super::preinit`]);
 //! 2. run the pipeline's smoke requests through the new version in fresh sandboxes,
 //!    each of which must answer with its expected status (skipped for a version that
 //!    already passed them against the same set of models);
@@ -20,6 +22,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::compiled_cache::Preinit;
+use super::preinit::InitFailure;
 use super::rollout::{Live, Pipeline, Role, judge};
 use super::version::{CompileOrigin, ComponentSource, ComponentVersion};
 use super::{ComponentError, Request, Runtime};
@@ -44,8 +48,12 @@ pub struct DeployReport {
     pub digest: String,
     /// Size of the component in bytes.
     pub size: usize,
-    /// How the code was obtained and what that cost.
+    /// How the code was obtained and what that cost (for a pre-initialised component,
+    /// its `initialize` and the snapshot included).
     pub origin: CompileOrigin,
+    /// The code is a snapshot taken after the component's `initialize` ran (it exports
+    /// `hybrid:inference/init`; see [`super::preinit`]).
+    pub preinitialised: bool,
     /// Smoke requests run (0 when skipped because this version passed them before).
     pub smoke_requests: usize,
     /// Time spent on smoke requests.
@@ -170,6 +178,7 @@ impl DeployError {
                 "wrong_world"
             }
             Self::Component(ComponentError::Invalid(_)) => "invalid_component",
+            Self::Component(ComponentError::Init { .. }) => "init_failed",
             Self::SmokeRead { .. } => "smoke_unreadable",
             Self::Preopen(_) => "preopen_missing",
             Self::Smoke { .. } => "smoke_failed",
@@ -202,7 +211,7 @@ impl Runtime {
     ) -> Result<DeployReport, DeployError> {
         let started = Instant::now();
         super::wasi_grant::check_preopens(config).map_err(DeployError::Preopen)?;
-        let version = self.version(bytes, source, deployed_at)?;
+        let version = self.version(config, bytes, source, deployed_at)?;
         let (smoke_requests, smoke) = self.smoke(config, &version)?;
         let report = report(
             config,
@@ -238,7 +247,7 @@ impl Runtime {
         }
         let pipeline = self.deploy_target(name)?;
         let _changing = pipeline.changing.lock().unwrap_or_else(|p| p.into_inner());
-        let version = self.version(bytes, source, deployed_at)?;
+        let version = self.version(&pipeline.config, bytes, source, deployed_at)?;
         let (smoke_requests, smoke) = self.smoke(&pipeline.config, &version)?;
         let live = pipeline.live();
         let next = match rollout {
@@ -260,6 +269,7 @@ impl Runtime {
             source = %version.source,
             origin = report.origin.name(),
             compile_ms = report.origin.elapsed().as_secs_f64() * 1e3,
+            preinitialised = report.preinitialised,
             smoke_requests,
             total_ms = report.total.as_secs_f64() * 1e3,
             rollout = ?rollout,
@@ -407,18 +417,86 @@ impl Runtime {
             })
     }
 
+    /// The compiled version of `bytes` for pipeline `config`: pre-initialised (unless
+    /// the pipeline sets `preinit = false`) when the component exports `init`.
     fn version(
         &self,
+        config: &PipelineConfig,
         bytes: &[u8],
         source: ComponentSource,
         deployed_at: SystemTime,
     ) -> Result<Arc<ComponentVersion>, DeployError> {
-        let compiled = self.compiled.get(&self.engine, &self.linker, bytes)?;
+        let run = |bytes: &[u8], export: &str| self.initialize(config, bytes, export);
+        let preinit = config.preinit.then(|| Preinit {
+            inputs: super::preinit::inputs(&self.models()),
+            run: &run,
+        });
+        let compiled = self
+            .compiled
+            .get(&self.engine, &self.linker, bytes, preinit.as_ref())?;
         Ok(Arc::new(ComponentVersion::new(
             compiled,
             source,
             deployed_at,
         )))
+    }
+
+    /// Runs the `initialize` of component `bytes` (its export `export`) in a sandbox of
+    /// pipeline `config` and returns the snapshot (see [`super::preinit`]). Failures name
+    /// the component and the reason, as a request's would (deadline, memory cap, fuel,
+    /// trap with the guest's panic message, a per-request limit).
+    fn initialize(
+        &self,
+        config: &PipelineConfig,
+        bytes: &[u8],
+        export: &str,
+    ) -> Result<Vec<u8>, ComponentError> {
+        let started = Instant::now();
+        let digest = crate::local::sha256_bytes(bytes);
+        let short = super::short_digest(&digest).to_owned();
+        let fail = |reason: String| ComponentError::Init {
+            digest: short.clone(),
+            reason,
+        };
+        let request_id = format!("init-{short}");
+        let mut store = self
+            .sandbox(config, &request_id, None, false, true)
+            .map_err(|e| fail(e.to_string()))?
+            .store;
+        let snapshot = super::preinit::snapshot(&self.linker, bytes, export, &mut store);
+        let state = store.data();
+        let limit = if state.local.limit_hit {
+            Some(crate::config::Limit::ModelRuns)
+        } else {
+            state.log.limit_hit
+        };
+        if let Some(limit) = limit {
+            return Err(fail(format!(
+                "its initialize went past the limit of {} {} (limits.{})",
+                config.limits.max(limit),
+                limit.unit(),
+                limit.name()
+            )));
+        }
+        let snapshot = snapshot.map_err(|failure| {
+            fail(match failure {
+                InitFailure::Returned(message) => {
+                    format!("its initialize returned an error: {message}")
+                }
+                InitFailure::Trapped(e) => super::error::failure(&store, config, e).to_string(),
+                InitFailure::Unsupported(message) => {
+                    format!("its state cannot be snapshotted: {message}")
+                }
+            })
+        })?;
+        tracing::info!(
+            pipeline = %config.name,
+            version = %short,
+            init_ms = started.elapsed().as_secs_f64() * 1e3,
+            snapshot_bytes = snapshot.len(),
+            "pre-initialised component by its init export"
+        );
+        Ok(snapshot)
     }
 
     /// Runs `config`'s smoke requests through `version`; returns how many ran and how
@@ -497,6 +575,7 @@ fn report(
         digest: version.digest().to_owned(),
         size: version.compiled.size,
         origin: version.compiled.origin,
+        preinitialised: version.compiled.preinitialised,
         smoke_requests,
         smoke,
         total: started.elapsed(),

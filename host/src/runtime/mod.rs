@@ -9,7 +9,9 @@
 //!    models: both are `Arc`s, so a swap meanwhile never changes what a running request
 //!    sees, and a request never mixes two versions of anything;
 //! 2. create a `Store` with the request's contexts, its memory cap and epoch deadline;
-//! 3. instantiate from the version's `InstancePre` (pooled memory: microseconds);
+//! 3. instantiate from the version's `InstancePre` (pooled memory: microseconds); for a
+//!    component pre-initialised by its `init` export this is the snapshot taken after
+//!    its `initialize` ran at deploy ([`preinit`]);
 //! 4. call `handle` (see [`PipelineInstance`]) through the bindings of the contract
 //!    version the component targets ([`contract`]: 0.1.x or 0.2, both linked; 0.1 calls
 //!    are served by the 0.2 host functions through [`v0_1`]), or a `wasi:cli` command's
@@ -37,6 +39,7 @@ mod instance;
 mod load;
 mod local_host;
 mod log_host;
+mod preinit;
 pub mod quarantine;
 mod remote_host;
 mod reply_host;
@@ -548,15 +551,53 @@ impl Runtime {
         request_id: &str,
         sink: Option<ChunkSink>,
     ) -> Result<PipelineInstance, PipelineError> {
+        let command = version.compiled.summary.contract == Contract::Command;
+        let sandbox = self.sandbox(config, request_id, sink, command, false)?;
+        let mut store = sandbox.store;
+        let bindings = version
+            .compiled
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| failure(&store, config, e))?;
+        Ok(PipelineInstance::new(
+            store,
+            bindings,
+            config.clone(),
+            served_by,
+            sandbox.deadline_ticks,
+            sandbox.fuel,
+            self.load.clone(),
+        ))
+    }
+
+    /// A store for one sandbox of `config`: the request's contexts, its memory cap,
+    /// epoch deadline and fuel. The sandbox of a component's `init` (`for_init`) has no
+    /// serverless endpoints (remote calls answer `not-found`, signals list none),
+    /// deterministic WASI randomness and an epoch wall clock (see [`preinit`]).
+    fn sandbox(
+        &self,
+        config: &PipelineConfig,
+        request_id: &str,
+        sink: Option<ChunkSink>,
+        command: bool,
+        for_init: bool,
+    ) -> Result<Sandbox, PipelineError> {
         let deadline = Instant::now() + config.deadline();
         let client_gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
         // One set of models for the whole request: a swap meanwhile is seen by the next.
         let models = self.models();
-        let mut remote = RemoteCtx::new(self.remote.clone(), request_id, deadline);
-        if let Some(observer) = self.remote_observer.get() {
-            remote.observe(&config.name, observer.clone());
+        let endpoints = if for_init {
+            Arc::new(Remote::none())
+        } else {
+            self.remote.clone()
+        };
+        let mut remote = RemoteCtx::new(endpoints.clone(), request_id, deadline);
+        if !for_init {
+            if let Some(observer) = self.remote_observer.get() {
+                remote.observe(&config.name, observer.clone());
+            }
+            remote.resume_through(self.resume_slots.clone());
         }
-        remote.resume_through(self.resume_slots.clone());
         remote.watch_client(client_gone.clone());
         remote.bind_embedding_identity(
             config
@@ -565,7 +606,6 @@ impl Runtime {
                 .and_then(|m| models.get(m))
                 .map(|m| m.info().sha256.clone()),
         );
-        let command = version.compiled.summary.contract == Contract::Command;
         let cap = |bytes: u64| usize::try_from(bytes).unwrap_or(usize::MAX);
         let stdio = Stdio {
             stdin: RequestStdin::default(),
@@ -578,12 +618,16 @@ impl Runtime {
                 MAX_GUEST_STDERR
             }),
         };
-        let wasi = wasi_grant::context(config, command, &stdio).map_err(|message| {
+        let wasi = wasi_grant::context(config, command, for_init, &stdio).map_err(|message| {
             PipelineError::Trapped {
                 pipeline: config.name.clone(),
                 message,
             }
         })?;
+        let mut log = LogCtx::new(&config.name, request_id);
+        log.set_limits(config.limits.log_lines, config.limits.log_bytes);
+        let mut local = LocalCtx::new(models);
+        local.set_run_limit(config.limits.model_runs);
         let state = RequestState::new(
             SandboxLimits::new(
                 config.memory_bytes(),
@@ -591,10 +635,10 @@ impl Runtime {
                 config.limits.table_elements,
             ),
             Contexts {
-                local: LocalCtx::new(models),
+                local,
                 remote,
-                signals: SignalsCtx::new(self.remote.clone(), self.load.clone()),
-                log: LogCtx::new(&config.name, request_id),
+                signals: SignalsCtx::new(endpoints, self.load.clone()),
+                log,
                 clock: ClockCtx::new(deadline),
                 reply: ReplyCtx::new(sink, client_gone),
                 nn: NnCtx::new(self.nn, config.memory_bytes() as u64),
@@ -612,20 +656,11 @@ impl Runtime {
                 .set_fuel(fuel)
                 .map_err(|e| failure(&store, config, e))?;
         }
-        let bindings = version
-            .compiled
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| failure(&store, config, e))?;
-        Ok(PipelineInstance::new(
+        Ok(Sandbox {
             store,
-            bindings,
-            config.clone(),
-            served_by,
             deadline_ticks,
             fuel,
-            self.load.clone(),
-        ))
+        })
     }
 
     /// Epoch ticks that cover `deadline`, plus one for the partly elapsed current tick.
@@ -635,6 +670,13 @@ impl Runtime {
             .unwrap_or(u64::MAX)
             .saturating_add(1)
     }
+}
+
+/// A store ready for an instance, with the deadline and fuel each call gets.
+struct Sandbox {
+    store: Store<RequestState>,
+    deadline_ticks: u64,
+    fuel: Option<u64>,
 }
 
 /// What [`Runtime::serve`] returns: the result and the version that produced it.

@@ -49,6 +49,12 @@ impl std::fmt::Display for ComponentSource {
 pub struct Compiled {
     /// Lower-case hex sha256 of the `.wasm` bytes: the version's name.
     pub digest: String,
+    /// What the compiled cache files it under: the digest, or for a pre-initialised
+    /// component the sha256 of the digest and of what its `initialize` could read.
+    pub key: String,
+    /// The code is a snapshot taken after the component's `initialize` (its
+    /// `hybrid:inference/init` export) ran at deploy.
+    pub preinitialised: bool,
     /// Size of the `.wasm` bytes.
     pub size: usize,
     /// The component's imports and exports.

@@ -49,8 +49,25 @@ pub fn granted(import: &str) -> bool {
 /// them); stderr captured. A `command` also reads `stdio.stdin` and writes
 /// `stdio.stdout`; a `pipeline` component's stdin is empty and its stdout discarded.
 /// Fails, naming the directory, when a preopen cannot be opened.
-pub fn context(config: &PipelineConfig, command: bool, stdio: &Stdio) -> Result<WasiCtx, String> {
+///
+/// The sandbox of a component's `init` (`for_init`, see [`super::preinit`]) gets
+/// deterministic WASI randomness (a fixed seed) and a wall clock stopped at the Unix
+/// epoch, so the same bytes and models always give the same snapshot.
+pub fn context(
+    config: &PipelineConfig,
+    command: bool,
+    for_init: bool,
+    stdio: &Stdio,
+) -> Result<WasiCtx, String> {
     let mut builder = WasiCtxBuilder::new();
+    if for_init {
+        use rand::SeedableRng as _;
+        builder
+            .secure_random(rand::rngs::StdRng::seed_from_u64(INIT_SEED))
+            .insecure_random(rand::rngs::StdRng::seed_from_u64(INIT_SEED))
+            .insecure_random_seed(u128::from(INIT_SEED))
+            .wall_clock(EpochWallClock);
+    }
     builder
         .arg(&config.name)
         .args(&config.args)
@@ -72,6 +89,23 @@ pub fn context(config: &PipelineConfig, command: bool, stdio: &Stdio) -> Result<
             .map_err(|e| preopen_error(guest, host, &e))?;
     }
     Ok(builder.build())
+}
+
+/// The seed of every WASI random source an `init` sees.
+const INIT_SEED: u64 = 0x6879_6272_6964; // "hybrid"
+
+/// A wall clock that always reads the Unix epoch (for `init`: a snapshot must not depend
+/// on when it was made).
+struct EpochWallClock;
+
+impl wasmtime_wasi::HostWallClock for EpochWallClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 /// Checks every preopen of `config` names a directory the host can open (at load, so a

@@ -90,6 +90,7 @@ const PYTHON: &[TemplateFile] = template!["python":
 /// The WIT package `hybrid:inference`, current version (Rust projects).
 const WIT: &[(&str, &str)] = embed!("../../../../wit/":
     "clock.wit",
+    "init.wit",
     "local.wit",
     "log.wit",
     "messages.wit",
@@ -219,7 +220,7 @@ pub fn component(lang: Lang, name: &str) -> String {
     }
 }
 
-/// The WIT package a project in `lang` is built against, e.g. `hybrid:inference@0.2.1`.
+/// The WIT package a project in `lang` is built against, e.g. `hybrid:inference@0.2.2`.
 pub fn wit_package(lang: Lang) -> &'static str {
     let files = match lang {
         Lang::Rust => WIT,
@@ -315,7 +316,7 @@ mod tests {
     #[test]
     fn every_wit_file_is_embedded() {
         assert_eq!(listed(WIT), files_in(&repo().join("wit"), ".wit", false));
-        assert_eq!(wit_package(Lang::Rust), "hybrid:inference@0.2.1");
+        assert_eq!(wit_package(Lang::Rust), "hybrid:inference@0.2.2");
         assert_eq!(
             listed(WIT_0_1),
             files_in(&repo().join("wit/released/0.1.1"), ".wit", false)

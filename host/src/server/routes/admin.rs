@@ -235,6 +235,7 @@ fn deploy_json(r: &DeployReport) -> Value {
         "sha256": r.digest,
         "size": r.size,
         "compile": {"origin": r.origin.name(), "ms": r.origin.elapsed().as_secs_f64() * 1e3},
+        "preinitialised": r.preinitialised,
         "smoke": {"requests": r.smoke_requests, "ms": r.smoke.as_secs_f64() * 1e3},
         "total_ms": r.total.as_secs_f64() * 1e3,
         "rollout": match r.rollout {
