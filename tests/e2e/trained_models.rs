@@ -25,6 +25,7 @@ fn tract_gives_the_digits_classifier_the_probabilities_scikit_learn_gave() {
             &[Dim::Symbol("N".into()), Dim::Fixed(64)],
         )],
         assets: Default::default(),
+        split_batch: None,
     };
     let registry = ModelRegistry::load(&[config]).expect("the trained model loads");
     let info = registry.list().next().expect("one model");
