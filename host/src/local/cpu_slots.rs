@@ -92,6 +92,18 @@ impl CpuSlots {
         (0..spare).map(|_| CpuSlot(self)).collect()
     }
 
+    /// Whether a caller is blocked waiting for a slot right now (a core lent to a split
+    /// batch is then given back; see `batch_split`).
+    pub fn has_waiters(&self) -> bool {
+        self.free.lock().unwrap_or_else(|p| p.into_inner()).waiting > 0
+    }
+
+    /// Pretends `n` callers are waiting (tests of what yields to them).
+    #[cfg(test)]
+    pub(crate) fn pretend_waiting(&self, n: usize) {
+        self.free.lock().unwrap_or_else(|p| p.into_inner()).waiting = n;
+    }
+
     fn take(&self) {
         let mut count = self.free.lock().unwrap_or_else(|p| p.into_inner());
         count.waiting += 1;

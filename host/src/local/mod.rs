@@ -410,9 +410,20 @@ impl ModelRegistry {
                 let sizes = batch_split::part_sizes(rows, parts);
                 let inputs = batch_split::split_inputs(split, &ordered, &sizes);
                 drop(ordered);
-                let outputs = batch_split::run_parts(model.backend.as_ref(), inputs, spare)
-                    .map_err(failed)?;
-                batch_split::concat_outputs(outputs, &sizes, &model.info.outputs).map_err(failed)?
+                let pieces = batch_split::run_parts(
+                    model.backend.as_ref(),
+                    split,
+                    inputs,
+                    &sizes,
+                    spare,
+                    &self.cpu,
+                )
+                .map_err(failed)?;
+                if pieces.yielded > 0 {
+                    tracing::debug!(model = %model.info.name, rows, parts, yielded = pieces.yielded, "split batch gave cores back to waiting runs");
+                }
+                batch_split::concat_outputs(pieces.outputs, &pieces.rows, &model.info.outputs)
+                    .map_err(failed)?
             }
             _ => {
                 let outputs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -668,6 +679,11 @@ mod tests {
         outputs: Vec<TensorSpec>,
         seen: Arc<std::sync::Mutex<Vec<usize>>>,
         pooled: bool,
+        /// When a run holds a row starting with this value, a caller starts waiting for
+        /// one of these slots.
+        waiter: Option<(f32, Arc<CpuSlots>)>,
+        /// Which thread ran each row (by its first value).
+        threads: Arc<std::sync::Mutex<Vec<(f32, std::thread::ThreadId)>>>,
     }
 
     impl Rows {
@@ -682,6 +698,8 @@ mod tests {
                 outputs: vec![spec("y", None)],
                 seen,
                 pooled,
+                waiter: None,
+                threads: Arc::default(),
             }
         }
     }
@@ -700,6 +718,14 @@ mod tests {
             if x.chunks(2).any(|row| row[0] == 13.0) {
                 panic!("row 13");
             }
+            if let Some((row, slots)) = &self.waiter
+                && x.chunks(2).any(|r| r[0] == *row)
+            {
+                slots.pretend_waiting(1);
+            }
+            let me = std::thread::current().id();
+            let mut threads = self.threads.lock().expect("lock");
+            threads.extend(x.chunks(2).map(|r| (r[0], me)));
             if self.pooled {
                 return Ok(vec![Tensor::from_f32(vec![1, 2], &[0.0, 0.0])]);
             }
@@ -710,16 +736,47 @@ mod tests {
 
     type Seen = Arc<std::sync::Mutex<Vec<usize>>>;
 
-    /// A registry of `slots` CPU slots with one model, `rows`, whose batches split; and
-    /// the rows of each of its backend runs.
-    fn splitting(slots: usize, pooled: bool) -> (ModelRegistry, Seen) {
+    type Threads = Arc<std::sync::Mutex<Vec<(f32, std::thread::ThreadId)>>>;
+
+    /// A registry of `slots` CPU slots with one model, `rows`, whose batches split; the
+    /// rows of each of its backend runs; and which thread ran each row.
+    fn splitting(slots: usize, pooled: bool) -> (ModelRegistry, Seen, Threads) {
         let seen = Seen::default();
-        let model = LocalModel::new("rows", "1", "00", Box::new(Rows::new(pooled, seen.clone())))
+        let backend = Rows::new(pooled, seen.clone());
+        let threads = backend.threads.clone();
+        let model = LocalModel::new("rows", "1", "00", Box::new(backend))
             .with_split_batch("B", &["x"])
             .expect("x is an input");
         let mut r = ModelRegistry::default().with_cpu_slots(Arc::new(CpuSlots::new(slots)));
         r.insert(model);
-        (r, seen)
+        (r, seen, threads)
+    }
+
+    /// The rows each thread ran since the last call (the calling thread's first), each
+    /// in order.
+    fn rows_by_thread(threads: &Threads) -> Vec<Vec<f32>> {
+        let ran = std::mem::take(&mut *threads.lock().expect("lock"));
+        let me = std::thread::current().id();
+        let mut ids: Vec<std::thread::ThreadId> = vec![me];
+        for (_, t) in &ran {
+            if !ids.contains(t) {
+                ids.push(*t);
+            }
+        }
+        let mut groups: Vec<Vec<f32>> = ids
+            .iter()
+            .map(|id| {
+                let mut rows: Vec<f32> = ran
+                    .iter()
+                    .filter(|(_, t)| t == id)
+                    .map(|(row, _)| *row)
+                    .collect();
+                rows.sort_by(f32::total_cmp);
+                rows
+            })
+            .collect();
+        groups[1..].sort_by(|a, b| a[0].total_cmp(&b[0]));
+        groups
     }
 
     fn batch(rows: usize) -> Vec<NamedTensor> {
@@ -742,10 +799,15 @@ mod tests {
 
     #[test]
     fn a_batch_splits_across_free_slots_and_comes_back_in_order() {
-        let (r, model) = splitting(3, false);
+        let (r, seen_runs, threads) = splitting(3, false);
         let run = r.run("rows", batch(7)).expect("runs");
         assert_eq!(run.parts, 3);
-        assert_eq!(seen(&model), vec![2, 2, 3]);
+        // Parts of 3, 2 and 2 contiguous rows, the first on the calling thread in one run.
+        assert_eq!(
+            rows_by_thread(&threads),
+            vec![vec![0.0, 1.0, 2.0], vec![3.0, 4.0], vec![5.0, 6.0]]
+        );
+        assert!(seen(&seen_runs).contains(&3));
         let expected: Vec<f32> = (0..7).flat_map(|r| [2.0 * r as f32, 1.0]).collect();
         assert_eq!(run.outputs[0].tensor.dims, vec![7, 2]);
         assert_eq!(run.outputs[0].tensor.to_f32(), Some(expected));
@@ -755,22 +817,30 @@ mod tests {
 
     #[test]
     fn nothing_splits_when_every_other_slot_is_held() {
-        let (r, model) = splitting(2, false);
+        let (r, seen_runs, threads) = splitting(2, false);
         let held = r.cpu_slots().acquire();
         let run = r.run("rows", batch(6)).expect("runs");
         assert_eq!(run.parts, 1);
-        assert_eq!(seen(&model), vec![6]);
+        assert_eq!(seen(&seen_runs), vec![6]);
+        assert_eq!(
+            rows_by_thread(&threads).len(),
+            1,
+            "all on the calling thread"
+        );
         drop(held);
         let run = r.run("rows", batch(6)).expect("runs");
         assert_eq!(run.parts, 2, "the slot is free again");
-        assert_eq!(seen(&model), vec![3, 3]);
+        assert_eq!(
+            rows_by_thread(&threads),
+            vec![vec![0.0, 1.0, 2.0], vec![3.0, 4.0, 5.0]]
+        );
     }
 
     #[test]
     fn one_row_or_no_split_batch_runs_whole() {
-        let (r, model) = splitting(4, false);
+        let (r, seen_runs, _) = splitting(4, false);
         assert_eq!(r.run("rows", batch(1)).expect("runs").parts, 1);
-        assert_eq!(seen(&model), vec![1]);
+        assert_eq!(seen(&seen_runs), vec![1]);
         let mut plain = ModelRegistry::default().with_cpu_slots(Arc::new(CpuSlots::new(4)));
         plain.insert(LocalModel::new(
             "rows",
@@ -783,8 +853,47 @@ mod tests {
     }
 
     #[test]
+    fn a_helper_gives_its_core_back_to_a_waiting_run_and_the_caller_finishes_its_rows() {
+        let slots = Arc::new(CpuSlots::new(2));
+        let mut backend = Rows::new(false, Seen::default());
+        // Rows 0..10 split 5 + 5; the helper starts with row 5 alone, and a caller starts
+        // waiting for a slot during that piece.
+        backend.waiter = Some((5.0, slots.clone()));
+        let threads = backend.threads.clone();
+        let model = LocalModel::new("rows", "1", "00", Box::new(backend))
+            .with_split_batch("B", &["x"])
+            .expect("x is an input");
+        let mut r = ModelRegistry::default().with_cpu_slots(slots.clone());
+        r.insert(model);
+        let run = r.run("rows", batch(10)).expect("runs");
+        assert_eq!(run.parts, 2);
+        let expected: Vec<f32> = (0..10).flat_map(|r| [2.0 * r as f32, 1.0]).collect();
+        assert_eq!(
+            run.outputs[0].tensor.to_f32(),
+            Some(expected),
+            "rows in order"
+        );
+        // The helper ran row 5 only; rows 0..5 and 6..10 ran on this thread.
+        let me = std::thread::current().id();
+        let threads = threads.lock().expect("lock").clone();
+        let elsewhere: Vec<f32> = threads
+            .iter()
+            .filter(|(_, t)| *t != me)
+            .map(|(row, _)| *row)
+            .collect();
+        assert_eq!(elsewhere, vec![5.0]);
+        assert_eq!(threads.len(), 10);
+        slots.pretend_waiting(0);
+        assert_eq!(
+            r.cpu_slots().try_acquire_up_to(2).len(),
+            2,
+            "every slot back"
+        );
+    }
+
+    #[test]
     fn a_panic_in_one_part_fails_the_run_and_frees_every_slot() {
-        let (r, _model) = splitting(2, false);
+        let (r, _, _) = splitting(2, false);
         // Rows 0..14 split 7 + 7: row 13 is in the second part, on the spawned thread.
         let err = r.run("rows", batch(14)).expect_err("panicked");
         assert_eq!(
@@ -806,7 +915,7 @@ mod tests {
 
     #[test]
     fn outputs_not_in_rows_of_the_batch_are_an_error_split_or_not() {
-        let (r, _model) = splitting(2, true);
+        let (r, _, _) = splitting(2, true);
         for hold in [false, true] {
             let held = hold.then(|| r.cpu_slots().acquire());
             let err = r.run("rows", batch(4)).expect_err("not rows");
