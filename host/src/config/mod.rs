@@ -148,12 +148,15 @@ pub struct ModelConfig {
     pub assets: BTreeMap<String, AssetConfig>,
     /// Opt-in: the shape symbol (e.g. `"B"`) of the inputs' leading axis whose rows are
     /// independent samples. When set, a run with two or more rows and CPU slots free at
-    /// that moment is split into contiguous parts run side by side on those slots, and
-    /// the outputs are concatenated along axis 0 (see `crate::local`). The symbol must be
-    /// axis 0 of at least one declared `input` (and appear on no other axis); inputs
-    /// without it are passed whole to every part, and every output's axis 0 must be the
-    /// batch (checked on each result). Never set it for a model that carries state across
-    /// rows (Silero VAD's `h`/`c`). Off when absent.
+    /// that moment (taken without waiting) is split into contiguous parts run side by side
+    /// on those slots, and the outputs are concatenated along axis 0 in order; a borrowed
+    /// slot goes back as soon as another run waits for it (see `crate::local`). Under
+    /// concurrent load no slot is free and nothing splits. The symbol must be axis 0 of at
+    /// least one declared `input` (and appear on no other axis); inputs without it are
+    /// passed whole to every part, and every output's axis 0 must be the batch (checked on
+    /// each result, split or not). Results may differ from an unsplit run's in the last
+    /// bits (tract's arithmetic can depend on the batch size). Never set it for a model
+    /// that carries state across rows (Silero VAD's `h`/`c`). Off when absent.
     #[serde(default)]
     pub split_batch: Option<String>,
 }

@@ -15,10 +15,13 @@
 //!
 //! A core lent to a batch is given back as soon as another run wants it: each helper
 //! thread works through its part a few rows at a time (about [`YIELD_AFTER`] of work) and
-//! stops when a caller is waiting for a slot, leaving the rest of its part to the calling
-//! thread. Without that, a single sentence arriving just after a batch split would wait
-//! for half the batch (measured: p99 of such sentences 4-5x worse).
+//! stops when a run is waiting for a slot. The calling thread, once its own part is done,
+//! takes the rest of the helpers' rows from the back, so a helper that stopped, or whose
+//! core is busy with another process, never holds the batch up. Without the pieces, a
+//! single sentence arriving just after a batch split waited for half the batch (measured
+//! on a busy machine: p99 of such sentences 3-5x worse).
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::cpu_slots::{CpuSlot, CpuSlots};
@@ -74,6 +77,18 @@ impl BatchSplit {
             }
         }
         Ok(rows.map_or(0, |(n, _)| n))
+    }
+}
+
+impl BatchSplit {
+    /// The rows of a part's inputs: axis 0 of its first batched input.
+    fn rows_of_part(&self, inputs: &[Tensor]) -> usize {
+        inputs
+            .iter()
+            .zip(&self.batched)
+            .find(|(_, batched)| **batched)
+            .and_then(|(t, _)| t.dims.first().copied())
+            .unwrap_or(0)
     }
 }
 
@@ -167,30 +182,60 @@ pub fn concat_outputs(
     Ok(joined)
 }
 
-/// How long a helper's core may stay busy with a part's rows before it checks whether a
-/// caller is waiting for a slot: a run that arrives while a batch is split waits at most
-/// about this long (or one row, if a row takes longer) for the core the batch borrowed.
+/// How long a core lent to a batch stays busy with its rows before it checks whether a
+/// run is waiting for a slot: a run that arrives while a batch is split waits about this
+/// long (or one row, if a row takes longer) for the core the batch borrowed.
 pub const YIELD_AFTER: Duration = Duration::from_millis(20);
 
-/// What the threads of a split run made: each part's outputs in row order, as pieces of
-/// `rows` rows each.
+/// What the threads of a split run made: the outputs of every piece of rows, in row
+/// order.
 pub struct Pieces {
     /// The outputs of each piece, in row order.
     pub outputs: Vec<Vec<Tensor>>,
     /// The rows of each piece.
     pub rows: Vec<usize>,
-    /// Helpers that gave their core back to a waiting caller before their part was done
-    /// (the calling thread ran the rest).
+    /// Helpers that gave their core back to a waiting run before their part was done.
     pub yielded: usize,
 }
 
+/// A helper's part: its inputs, and the rows not taken yet, `next..end`. The helper takes
+/// pieces from the front; the calling thread, once its own part is done, from the back.
+struct Shared {
+    inputs: Vec<Tensor>,
+    left: Mutex<(usize, usize)>,
+}
+
+impl Shared {
+    /// Takes up to `most` rows from the front (or the back): their first row and count.
+    fn take(&self, most: usize, from_back: bool) -> Option<(usize, usize)> {
+        let mut left = self.left.lock().unwrap_or_else(|p| p.into_inner());
+        let (next, end) = *left;
+        let n = most.max(1).min(end.saturating_sub(next));
+        if n == 0 {
+            return None;
+        }
+        if from_back {
+            left.1 -= n;
+            Some((end - n, n))
+        } else {
+            left.0 += n;
+            Some((next, n))
+        }
+    }
+}
+
+/// One piece of rows of part `part` run by some thread: where it starts, how many rows,
+/// and what the model returned.
+type Piece = (usize, usize, usize, Result<Vec<Tensor>, String>);
+
 /// Runs each part (`sizes[i]` rows) on `backend`: the first on the calling thread, each
-/// other on a scoped thread of its own holding one of `slots`. A helper runs its part in
-/// pieces, starting with one row and then as many rows as take about [`YIELD_AFTER`],
-/// and before each piece checks `cpu` for a caller waiting for a slot: if there is one,
-/// it stops, gives its slot back, and the calling thread runs the rest of that part
-/// after its own. A part that fails or panics fails the run, naming the part; every
-/// thread is joined before this returns.
+/// other on a scoped thread of its own holding one of `slots`. Helpers run their part a
+/// piece at a time, one row first and then as many rows as take about [`YIELD_AFTER`];
+/// before each piece a helper checks `cpu` and, when a run is waiting for a slot, stops
+/// and gives its slot back. Once its own part is done, the calling thread takes pieces
+/// from the back of each helper's part until none are left, so a helper that stopped,
+/// or runs on a core busy with other work, never holds the batch up. A piece that fails
+/// or panics fails the run, naming its part; every thread is joined before this returns.
 pub fn run_parts(
     backend: &dyn Backend,
     split: &BatchSplit,
@@ -205,115 +250,98 @@ pub fn run_parts(
         let outputs =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| backend.run(inputs)));
         // Whatever the backend did, this thread's wide registers are left clean (see
-        // `vector_state`): the first part's thread goes on to run guest code.
+        // `vector_state`): the calling thread goes on to run guest code.
         super::vector_state::clear_upper_halves();
         outputs.unwrap_or_else(|_| Err("the backend panicked".to_owned()))
     };
-    let named = |i: usize, e: String| format!("{e} (part {} of {count} of a split batch)", i + 1);
-    let run = &run;
-    std::thread::scope(|scope| {
-        let mut parts = parts.into_iter().zip(sizes.iter().copied());
-        let (first, first_rows) = parts.next().unwrap_or_default();
-        let helpers: Vec<_> = parts
+    let mut parts = parts.into_iter().zip(sizes.iter().copied());
+    let (first, first_rows) = parts.next().unwrap_or_default();
+    let shared: Vec<Shared> = parts
+        .map(|(inputs, rows)| Shared {
+            inputs,
+            left: Mutex::new((0, rows)),
+        })
+        .collect();
+    let (run, shared) = (&run, &shared);
+    let (mut pieces, yielded) = std::thread::scope(|scope| {
+        let helpers: Vec<_> = shared
+            .iter()
+            .enumerate()
             .zip(slots)
-            .map(|((inputs, rows), slot)| {
+            .map(|((i, part), slot)| {
                 scope.spawn(move || {
-                    let helped = help(run, split, inputs, rows, cpu);
+                    let mut done = Vec::new();
+                    let mut most = 1;
+                    let yielded = loop {
+                        if cpu.has_waiters() {
+                            break true;
+                        }
+                        let Some((start, n)) = part.take(most, false) else {
+                            break false;
+                        };
+                        let started = Instant::now();
+                        let outputs = run(rows_of(split, &part.inputs, start, n));
+                        most = rows_within(YIELD_AFTER, started.elapsed(), n);
+                        let failed = outputs.is_err();
+                        done.push((i + 1, start, n, outputs));
+                        if failed {
+                            break false;
+                        }
+                    };
                     drop(slot);
-                    helped
+                    (done, yielded)
                 })
             })
             .collect();
-        let mut pieces = Pieces {
-            outputs: Vec::with_capacity(count),
-            rows: Vec::with_capacity(count),
-            yielded: 0,
-        };
-        // On failure, keep joining: every helper is waited for and its slot given back.
-        let mut failure = None;
-        match run(first) {
-            Ok(outputs) => {
-                pieces.outputs.push(outputs);
-                pieces.rows.push(first_rows);
-            }
-            Err(e) => failure = Some(named(0, e)),
-        }
-        for (i, handle) in helpers.into_iter().enumerate() {
-            let helped = handle.join().unwrap_or_else(|_| Helped {
-                done: vec![(Err("the backend panicked".to_owned()), 0)],
-                rest: None,
-            });
-            for (outputs, rows) in helped.done {
-                match outputs {
-                    Ok(outputs) => {
-                        pieces.outputs.push(outputs);
-                        pieces.rows.push(rows);
-                    }
-                    Err(e) => failure = failure.or(Some(named(i + 1, e))),
-                }
-            }
-            if let Some((inputs, rows)) = helped.rest {
-                pieces.yielded += 1;
-                match run(inputs) {
-                    Ok(outputs) => {
-                        pieces.outputs.push(outputs);
-                        pieces.rows.push(rows);
-                    }
-                    Err(e) => failure = failure.or(Some(named(i + 1, e))),
-                }
-            }
-        }
-        failure.map_or(Ok(pieces), Err)
-    })
-}
-
-/// What a helper thread did: its pieces' outputs (or the error that stopped it) with
-/// their rows, and the rows it left to the calling thread when a caller wanted its core.
-struct Helped {
-    done: Vec<(Result<Vec<Tensor>, String>, usize)>,
-    rest: Option<(Vec<Tensor>, usize)>,
-}
-
-/// A helper's part, run in pieces of about [`YIELD_AFTER`] each until it is done, a piece
-/// fails, or a caller is waiting for a slot.
-fn help(
-    run: &dyn Fn(Vec<Tensor>) -> Result<Vec<Tensor>, String>,
-    split: &BatchSplit,
-    mut inputs: Vec<Tensor>,
-    mut rows: usize,
-    cpu: &CpuSlots,
-) -> Helped {
-    let mut helped = Helped {
-        done: Vec::new(),
-        rest: None,
-    };
-    let mut piece = 1;
-    while rows > 0 {
-        if cpu.has_waiters() {
-            helped.rest = Some((inputs, rows));
-            break;
-        }
-        let take = piece.min(rows);
-        let mut cut = split_inputs(split, &inputs, &[take, rows - take]).into_iter();
-        let (now, later) = (
-            cut.next().unwrap_or_default(),
-            cut.next().unwrap_or_default(),
-        );
         let started = Instant::now();
-        let outputs = run(now);
-        let failed = outputs.is_err();
-        helped.done.push((outputs, take));
-        if failed {
-            break;
+        let mut pieces: Vec<Piece> = vec![(0, 0, first_rows, run(first))];
+        let most = rows_within(YIELD_AFTER, started.elapsed(), first_rows);
+        for (i, part) in shared.iter().enumerate() {
+            while let Some((start, n)) = part.take(most, true) {
+                pieces.push((i + 1, start, n, run(rows_of(split, &part.inputs, start, n))));
+            }
         }
-        // As many rows as the last piece's pace fits in YIELD_AFTER, at least one.
-        let per_row = started.elapsed() / take as u32;
-        piece = usize::try_from(YIELD_AFTER.as_nanos() / per_row.as_nanos().max(1))
-            .unwrap_or(usize::MAX)
-            .max(1);
-        (inputs, rows) = (later, rows - take);
+        let mut yielded = 0;
+        for (i, handle) in helpers.into_iter().enumerate() {
+            match handle.join() {
+                Ok((done, gave_back)) => {
+                    pieces.extend(done);
+                    yielded += usize::from(gave_back);
+                }
+                Err(_) => pieces.push((i + 1, 0, 0, Err("the backend panicked".to_owned()))),
+            }
+        }
+        (pieces, yielded)
+    });
+    pieces.sort_by_key(|(part, start, _, _)| (*part, *start));
+    let mut joined = Pieces {
+        outputs: Vec::with_capacity(pieces.len()),
+        rows: Vec::with_capacity(pieces.len()),
+        yielded,
+    };
+    for (part, _, rows, outputs) in pieces {
+        let outputs =
+            outputs.map_err(|e| format!("{e} (part {} of {count} of a split batch)", part + 1))?;
+        joined.outputs.push(outputs);
+        joined.rows.push(rows);
     }
-    helped
+    Ok(joined)
+}
+
+/// Rows `start..start + n` of a part's inputs (the others whole).
+fn rows_of(split: &BatchSplit, inputs: &[Tensor], start: usize, n: usize) -> Vec<Tensor> {
+    let rows = split.rows_of_part(inputs);
+    let cut = split_inputs(split, inputs, &[start, n, rows - start - n]);
+    cut.into_iter().nth(1).unwrap_or_default()
+}
+
+/// How many rows fit in `budget` at the pace of the last piece (`n` rows in `took`); at
+/// least one.
+fn rows_within(budget: Duration, took: Duration, n: usize) -> usize {
+    let per_row = took.as_nanos() / (n.max(1) as u128);
+    usize::try_from(budget.as_nanos() / per_row.max(1))
+        .unwrap_or(usize::MAX)
+        .max(1)
 }
 
 #[cfg(test)]

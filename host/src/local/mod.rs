@@ -682,6 +682,10 @@ mod tests {
         /// When a run holds a row starting with this value, a caller starts waiting for
         /// one of these slots.
         waiter: Option<(f32, Arc<CpuSlots>)>,
+        /// Rows that must have run (on any thread) before a run holding row 0 goes on:
+        /// makes the helpers start their parts before the calling thread, which would
+        /// otherwise take their rows from the back, is done with its own.
+        gate: Vec<f32>,
         /// Which thread ran each row (by its first value).
         threads: Arc<std::sync::Mutex<Vec<(f32, std::thread::ThreadId)>>>,
     }
@@ -699,6 +703,7 @@ mod tests {
                 seen,
                 pooled,
                 waiter: None,
+                gate: Vec::new(),
                 threads: Arc::default(),
             }
         }
@@ -723,6 +728,23 @@ mod tests {
             {
                 slots.pretend_waiting(1);
             }
+            if x.first() == Some(&0.0) {
+                // A guard against a hang if nothing runs the gate's rows: the assertions
+                // on which thread ran what then fail.
+                let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while std::time::Instant::now() < until {
+                    let ran = self.threads.lock().expect("lock");
+                    if self
+                        .gate
+                        .iter()
+                        .all(|g| ran.iter().any(|(row, _)| row == g))
+                    {
+                        break;
+                    }
+                    drop(ran);
+                    std::thread::yield_now();
+                }
+            }
             let me = std::thread::current().id();
             let mut threads = self.threads.lock().expect("lock");
             threads.extend(x.chunks(2).map(|r| (r[0], me)));
@@ -738,11 +760,13 @@ mod tests {
 
     type Threads = Arc<std::sync::Mutex<Vec<(f32, std::thread::ThreadId)>>>;
 
-    /// A registry of `slots` CPU slots with one model, `rows`, whose batches split; the
-    /// rows of each of its backend runs; and which thread ran each row.
-    fn splitting(slots: usize, pooled: bool) -> (ModelRegistry, Seen, Threads) {
+    /// A registry of `slots` CPU slots with one model, `rows`, whose batches split (and
+    /// whose row 0 waits for the rows in `gate`); the rows of each of its backend runs;
+    /// and which thread ran each row.
+    fn splitting(slots: usize, pooled: bool, gate: &[f32]) -> (ModelRegistry, Seen, Threads) {
         let seen = Seen::default();
-        let backend = Rows::new(pooled, seen.clone());
+        let mut backend = Rows::new(pooled, seen.clone());
+        backend.gate = gate.to_vec();
         let threads = backend.threads.clone();
         let model = LocalModel::new("rows", "1", "00", Box::new(backend))
             .with_split_batch("B", &["x"])
@@ -799,15 +823,23 @@ mod tests {
 
     #[test]
     fn a_batch_splits_across_free_slots_and_comes_back_in_order() {
-        let (r, seen_runs, threads) = splitting(3, false);
+        // Parts of 3, 2 and 2 contiguous rows; the helpers start with rows 3 and 5.
+        let (r, seen_runs, threads) = splitting(3, false, &[3.0, 5.0]);
         let run = r.run("rows", batch(7)).expect("runs");
         assert_eq!(run.parts, 3);
-        // Parts of 3, 2 and 2 contiguous rows, the first on the calling thread in one run.
+        let by_thread = rows_by_thread(&threads);
+        assert_eq!(by_thread.len(), 3, "{by_thread:?}");
+        assert_eq!(by_thread[0][..3], [0.0, 1.0, 2.0], "the first part, here");
+        assert_eq!(by_thread[1][0], 3.0, "{by_thread:?}");
+        assert_eq!(by_thread[2][0], 5.0, "{by_thread:?}");
+        let mut every: Vec<f32> = by_thread.concat();
+        every.sort_by(f32::total_cmp);
         assert_eq!(
-            rows_by_thread(&threads),
-            vec![vec![0.0, 1.0, 2.0], vec![3.0, 4.0], vec![5.0, 6.0]]
+            every,
+            (0..7).map(|r| r as f32).collect::<Vec<_>>(),
+            "each row once"
         );
-        assert!(seen(&seen_runs).contains(&3));
+        assert!(seen(&seen_runs).contains(&3), "the first part in one run");
         let expected: Vec<f32> = (0..7).flat_map(|r| [2.0 * r as f32, 1.0]).collect();
         assert_eq!(run.outputs[0].tensor.dims, vec![7, 2]);
         assert_eq!(run.outputs[0].tensor.to_f32(), Some(expected));
@@ -817,7 +849,7 @@ mod tests {
 
     #[test]
     fn nothing_splits_when_every_other_slot_is_held() {
-        let (r, seen_runs, threads) = splitting(2, false);
+        let (r, seen_runs, threads) = splitting(2, false, &[]);
         let held = r.cpu_slots().acquire();
         let run = r.run("rows", batch(6)).expect("runs");
         assert_eq!(run.parts, 1);
@@ -828,17 +860,20 @@ mod tests {
             "all on the calling thread"
         );
         drop(held);
+        let (r, _, threads) = splitting(2, false, &[3.0]);
         let run = r.run("rows", batch(6)).expect("runs");
-        assert_eq!(run.parts, 2, "the slot is free again");
+        assert_eq!(run.parts, 2, "the slot is free");
+        let by_thread = rows_by_thread(&threads);
+        assert_eq!(by_thread.len(), 2, "{by_thread:?}");
         assert_eq!(
-            rows_by_thread(&threads),
-            vec![vec![0.0, 1.0, 2.0], vec![3.0, 4.0, 5.0]]
+            by_thread[1][0], 3.0,
+            "the second part starts on its own thread"
         );
     }
 
     #[test]
     fn one_row_or_no_split_batch_runs_whole() {
-        let (r, seen_runs, _) = splitting(4, false);
+        let (r, seen_runs, _) = splitting(4, false, &[]);
         assert_eq!(r.run("rows", batch(1)).expect("runs").parts, 1);
         assert_eq!(seen(&seen_runs), vec![1]);
         let mut plain = ModelRegistry::default().with_cpu_slots(Arc::new(CpuSlots::new(4)));
@@ -859,6 +894,7 @@ mod tests {
         // Rows 0..10 split 5 + 5; the helper starts with row 5 alone, and a caller starts
         // waiting for a slot during that piece.
         backend.waiter = Some((5.0, slots.clone()));
+        backend.gate = vec![5.0];
         let threads = backend.threads.clone();
         let model = LocalModel::new("rows", "1", "00", Box::new(backend))
             .with_split_batch("B", &["x"])
@@ -893,7 +929,7 @@ mod tests {
 
     #[test]
     fn a_panic_in_one_part_fails_the_run_and_frees_every_slot() {
-        let (r, _, _) = splitting(2, false);
+        let (r, _, _) = splitting(2, false, &[]);
         // Rows 0..14 split 7 + 7: row 13 is in the second part, on the spawned thread.
         let err = r.run("rows", batch(14)).expect_err("panicked");
         assert_eq!(
@@ -915,7 +951,7 @@ mod tests {
 
     #[test]
     fn outputs_not_in_rows_of_the_batch_are_an_error_split_or_not() {
-        let (r, _, _) = splitting(2, true);
+        let (r, _, _) = splitting(2, true, &[]);
         for hold in [false, true] {
             let held = hold.then(|| r.cpu_slots().acquire());
             let err = r.run("rows", batch(4)).expect_err("not rows");
