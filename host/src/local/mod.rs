@@ -891,7 +891,7 @@ mod tests {
     fn a_helper_gives_its_core_back_to_a_waiting_run_and_the_caller_finishes_its_rows() {
         let slots = Arc::new(CpuSlots::new(2));
         let mut backend = Rows::new(false, Seen::default());
-        // Rows 0..10 split 5 + 5; the helper starts with row 5 alone, and a caller starts
+        // Rows 0..10 split 5 + 5; the helper starts with rows 5 and 6, and a caller starts
         // waiting for a slot during that piece.
         backend.waiter = Some((5.0, slots.clone()));
         backend.gate = vec![5.0];
@@ -909,7 +909,7 @@ mod tests {
             Some(expected),
             "rows in order"
         );
-        // The helper ran row 5 only; rows 0..5 and 6..10 ran on this thread.
+        // The helper ran rows 5 and 6 only; rows 0..5 and 7..10 ran on this thread.
         let me = std::thread::current().id();
         let threads = threads.lock().expect("lock").clone();
         let elsewhere: Vec<f32> = threads
@@ -917,7 +917,7 @@ mod tests {
             .filter(|(_, t)| *t != me)
             .map(|(row, _)| *row)
             .collect();
-        assert_eq!(elsewhere, vec![5.0]);
+        assert_eq!(elsewhere, vec![5.0, 6.0]);
         assert_eq!(threads.len(), 10);
         slots.pretend_waiting(0);
         assert_eq!(
