@@ -247,8 +247,8 @@ type Piece = (usize, usize, usize, Result<Vec<Tensor>, String>);
 /// and gives its slot back. Once its own part is done, the calling thread takes half of
 /// the rows left in each helper's part from the back, again and again until none are
 /// left, so a helper that stopped, or runs on a core busy with other work, never holds
-/// the batch up. A piece that fails
-/// or panics fails the run, naming its part; every thread is joined before this returns.
+/// the batch up. A piece that fails or panics fails the run, naming its part; every
+/// thread is joined before this returns.
 pub fn run_parts(
     backend: &dyn Backend,
     split: &BatchSplit,
