@@ -26,6 +26,7 @@ fn tract_gives_the_digits_classifier_the_probabilities_scikit_learn_gave() {
         )],
         assets: Default::default(),
         shape_plans: hybrid::config::DEFAULT_SHAPE_PLANS,
+        split_batch: None,
     };
     let registry = ModelRegistry::load(&[config]).expect("the trained model loads");
     let info = registry.list().next().expect("one model");

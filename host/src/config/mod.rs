@@ -152,6 +152,19 @@ pub struct ModelConfig {
     /// packed copy of the weights. 0 turns them off.
     #[serde(default = "default_shape_plans")]
     pub shape_plans: usize,
+    /// Opt-in: the shape symbol (e.g. `"B"`) of the inputs' leading axis whose rows are
+    /// independent samples. When set, a run with two or more rows and CPU slots free at
+    /// that moment (taken without waiting) is split into contiguous parts run side by side
+    /// on those slots, and the outputs are concatenated along axis 0 in order; a borrowed
+    /// slot goes back as soon as another run waits for it (see `crate::local`). Under
+    /// concurrent load no slot is free and nothing splits. The symbol must be axis 0 of at
+    /// least one declared `input` (and appear on no other axis); inputs without it are
+    /// passed whole to every part, and every output's axis 0 must be the batch (checked on
+    /// each result, split or not). Results may differ from an unsplit run's in the last
+    /// bits (tract's arithmetic can depend on the batch size). Never set it for a model
+    /// that carries state across rows (Silero VAD's `h`/`c`). Off when absent.
+    #[serde(default)]
+    pub split_batch: Option<String>,
 }
 
 /// Shape-specialised plans a model gets unless its config says otherwise.
@@ -403,6 +416,9 @@ impl Config {
                 crate::local::ElementType::parse(&input.ty)
                     .map_err(|e| format!("model {:?} input {:?}: {e}", m.name, input.name))?;
             }
+            if let Some(symbol) = &m.split_batch {
+                validate_split_batch(m, symbol)?;
+            }
         }
         let mut names = HashSet::new();
         for p in &self.pipelines {
@@ -513,6 +529,38 @@ impl Config {
     }
 }
 
+/// `split_batch` names a symbol that is axis 0 of at least one declared input and no
+/// other axis of any: the rows of those inputs are what gets split.
+fn validate_split_batch(m: &ModelConfig, symbol: &str) -> Result<(), String> {
+    let is_symbol = |d: &Dim| matches!(d, Dim::Symbol(s) if s == symbol);
+    let elsewhere = m
+        .inputs
+        .iter()
+        .find(|i| i.shape.iter().skip(1).any(is_symbol));
+    if let Some(input) = elsewhere {
+        return Err(format!(
+            "model {:?}: split_batch {symbol:?} must only be axis 0, but input {:?} has it \
+             on another axis",
+            m.name, input.name
+        ));
+    }
+    if !m
+        .inputs
+        .iter()
+        .any(|i| i.shape.first().is_some_and(is_symbol))
+    {
+        let declared: Vec<&str> = m.inputs.iter().map(|i| i.name.as_str()).collect();
+        return Err(format!(
+            "model {:?}: split_batch {symbol:?} is not axis 0 of any declared input \
+             (declared: [{}]); declare the batched inputs with `input = [...]` and a \
+             shape starting with {symbol:?}",
+            m.name,
+            declared.join(", ")
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -593,6 +641,43 @@ mod tests {
         let typo = format!("{base}shadow = {{ share = 0.1, sahre = 1 }}\n");
         let err = parse(&typo).expect_err("typo").to_string();
         assert!(err.contains("sahre"), "{err}");
+    }
+
+    #[test]
+    fn split_batch_must_be_axis_0_of_a_declared_input() {
+        let model = |split: &str, inputs: &str| {
+            format!(
+                "[[model]]\nname = \"m\"\nversion = \"1\"\npath = \"m.onnx\"\nsha256 = \"{SHA}\"\nsplit_batch = \"{split}\"\ninput = [{inputs}]\n"
+            )
+        };
+        let ids = r#"{ name = "ids", type = "i64", shape = ["B", "S"] }"#;
+        let state = r#"{ name = "h", type = "fp32", shape = [1, 128] }"#;
+        let config = parse(&model("B", &format!("{ids}, {state}"))).expect("valid");
+        assert_eq!(config.models[0].split_batch.as_deref(), Some("B"));
+        assert_eq!(
+            parse(&format!(
+                "[[model]]\nname = \"m\"\nversion = \"1\"\npath = \"m.onnx\"\nsha256 = \"{SHA}\"\n"
+            ))
+            .expect("valid")
+            .models[0]
+                .split_batch,
+            None
+        );
+
+        let err = parse(&model("S", ids)).expect_err("axis 1").to_string();
+        assert!(
+            err.contains("must only be axis 0, but input \"ids\""),
+            "{err}"
+        );
+        let err = parse(&model("N", ids)).expect_err("absent").to_string();
+        assert!(
+            err.contains("split_batch \"N\" is not axis 0 of any declared input (declared: [ids])"),
+            "{err}"
+        );
+        let err = parse(&model("B", state))
+            .expect_err("no batched input")
+            .to_string();
+        assert!(err.contains("is not axis 0 of any declared input"), "{err}");
     }
 
     #[test]

@@ -9,8 +9,16 @@ use std::sync::{Condvar, Mutex};
 /// A counting semaphore for model runs.
 #[derive(Debug)]
 pub struct CpuSlots {
-    free: Mutex<usize>,
+    free: Mutex<Count>,
     released: Condvar,
+}
+
+/// Free slots, and callers blocked waiting for one (a slot given back is theirs, not a
+/// try-acquirer's).
+#[derive(Debug, Default)]
+struct Count {
+    free: usize,
+    waiting: usize,
 }
 
 /// A held slot, given back when dropped.
@@ -23,7 +31,10 @@ impl CpuSlots {
     /// `n` slots (at least one).
     pub fn new(n: usize) -> Self {
         Self {
-            free: Mutex::new(n.max(1)),
+            free: Mutex::new(Count {
+                free: n.max(1),
+                waiting: 0,
+            }),
             released: Condvar::new(),
         }
     }
@@ -51,32 +62,60 @@ impl CpuSlots {
         patience: std::time::Duration,
     ) -> Option<OwnedCpuSlot> {
         let until = std::time::Instant::now() + patience;
-        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        while *free == 0 {
+        let mut count = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        count.waiting += 1;
+        while count.free == 0 {
             let left = until.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
+                count.waiting -= 1;
                 return None;
             }
-            free = self
+            count = self
                 .released
-                .wait_timeout(free, left)
+                .wait_timeout(count, left)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-        *free -= 1;
+        count.waiting -= 1;
+        count.free -= 1;
         Some(OwnedCpuSlot(self.clone()))
     }
 
+    /// Takes up to `most` slots that are free right now and wanted by no caller already
+    /// waiting; never waits. A batch split across cores uses this, so it only ever runs
+    /// on cores that would otherwise sit idle: under load it gets none.
+    pub fn try_acquire_up_to(&self, most: usize) -> Vec<CpuSlot<'_>> {
+        let mut count = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        let spare = count.free.saturating_sub(count.waiting).min(most);
+        count.free -= spare;
+        drop(count);
+        (0..spare).map(|_| CpuSlot(self)).collect()
+    }
+
+    /// Whether a caller is blocked waiting for a slot right now (a core lent to a split
+    /// batch is then given back; see `batch_split`).
+    pub fn has_waiters(&self) -> bool {
+        self.free.lock().unwrap_or_else(|p| p.into_inner()).waiting > 0
+    }
+
+    /// Pretends `n` callers are waiting (tests of what yields to them).
+    #[cfg(test)]
+    pub(crate) fn pretend_waiting(&self, n: usize) {
+        self.free.lock().unwrap_or_else(|p| p.into_inner()).waiting = n;
+    }
+
     fn take(&self) {
-        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        while *free == 0 {
-            free = self.released.wait(free).unwrap_or_else(|p| p.into_inner());
+        let mut count = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        count.waiting += 1;
+        while count.free == 0 {
+            count = self.released.wait(count).unwrap_or_else(|p| p.into_inner());
         }
-        *free -= 1;
+        count.waiting -= 1;
+        count.free -= 1;
     }
 
     fn give(&self) {
-        *self.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.free.lock().unwrap_or_else(|p| p.into_inner()).free += 1;
         self.released.notify_one();
     }
 }
@@ -120,6 +159,35 @@ mod tests {
                 .acquire_owned_within(std::time::Duration::from_millis(20))
                 .is_some()
         );
+    }
+
+    #[test]
+    fn try_acquire_takes_only_free_slots_and_never_waits() {
+        let slots = CpuSlots::new(3);
+        let first = slots.acquire();
+        let spare = slots.try_acquire_up_to(5);
+        assert_eq!(spare.len(), 2, "two free of three");
+        assert!(
+            slots.try_acquire_up_to(1).is_empty(),
+            "all held: none, at once"
+        );
+        drop(spare);
+        assert_eq!(slots.try_acquire_up_to(1).len(), 1, "bounded by `most`");
+        drop(first);
+        assert_eq!(slots.try_acquire_up_to(0).len(), 0);
+    }
+
+    #[test]
+    fn try_acquire_leaves_a_freed_slot_to_the_caller_waiting_for_it() {
+        let slots = CpuSlots::new(2);
+        // A slot just given back while a caller is still waking up for it.
+        *slots.free.lock().expect("lock") = Count {
+            free: 1,
+            waiting: 1,
+        };
+        assert!(slots.try_acquire_up_to(1).is_empty(), "the waiter's slot");
+        slots.free.lock().expect("lock").waiting = 0;
+        assert_eq!(slots.try_acquire_up_to(1).len(), 1);
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! the `local` interface or standard `wasi:nn` (`crate::runtime` binds both); either way
 //! every call is validated against the model's declared inputs before the backend sees
 //! it, so a guest's mistake is a typed [`LocalError`] it can act on, never a host panic.
+//! Every run holds one of the box's CPU slots; a model with `split_batch` set also runs
+//! the parts of a batch on slots that are free at that moment ([`batch_split`]).
 
+mod batch_split;
 mod checksum;
 mod cpu_slots;
 pub mod profile;
@@ -20,12 +23,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use batch_split::BatchSplit;
 pub use checksum::{ChecksumError, sha256_bytes, sha256_file};
 pub use cpu_slots::{CpuSlots, OwnedCpuSlot};
 pub use tensor::{ElementType, NamedTensor, ShapeProblem, Tensor, TensorSpec};
 pub use tract_backend::{BytesError, TractModel};
 
-use crate::config::ModelConfig;
+use crate::config::{Dim, ModelConfig};
 
 /// An engine that can run one loaded model. Implementations must be shareable across
 /// request threads; each `run` is independent (no state carried between calls).
@@ -109,6 +113,7 @@ pub struct LocalModel {
     info: ModelInfo,
     backend: Box<dyn Backend>,
     assets: BTreeMap<String, Arc<[u8]>>,
+    split: Option<BatchSplit>,
 }
 
 impl LocalModel {
@@ -126,7 +131,31 @@ impl LocalModel {
             info,
             backend,
             assets: BTreeMap::new(),
+            split: None,
         }
+    }
+
+    /// This model with its batches split across free CPU slots along `symbol`, the
+    /// leading axis of the inputs named in `batched` (the config's `split_batch`). Fails,
+    /// naming them, if an input named is not one of the model's, or if none is named.
+    pub fn with_split_batch(mut self, symbol: &str, batched: &[&str]) -> Result<Self, String> {
+        let known: Vec<&str> = self.info.inputs.iter().map(|s| s.name.as_str()).collect();
+        if let Some(unknown) = batched.iter().find(|name| !known.contains(name)) {
+            return Err(format!(
+                "split_batch {symbol:?}: the model has no input {unknown:?}; its inputs are [{}]",
+                known.join(", ")
+            ));
+        }
+        let flags = known.iter().map(|name| batched.contains(name)).collect();
+        self.split = Some(BatchSplit::new(symbol, flags).ok_or_else(|| {
+            format!("split_batch {symbol:?}: no input of the model has it on axis 0")
+        })?);
+        Ok(self)
+    }
+
+    /// How this model's batches are split, if they are (`split_batch`).
+    pub fn batch_split(&self) -> Option<&BatchSplit> {
+        self.split.as_ref()
     }
 
     /// This model with `other`'s assets (a new version of a model keeps the files that
@@ -179,6 +208,22 @@ impl LocalModel {
             &config.sha256.to_ascii_lowercase(),
             Box::new(backend),
         );
+        if let Some(symbol) = &config.split_batch {
+            // The config checked that the symbol leads at least one declared input.
+            let batched: Vec<&str> = config
+                .inputs
+                .iter()
+                .filter(|i| i.shape.first() == Some(&Dim::Symbol(symbol.clone())))
+                .map(|i| i.name.as_str())
+                .collect();
+            model = model
+                .with_split_batch(symbol, &batched)
+                .map_err(|message| LoadError::Backend {
+                    name: config.name.clone(),
+                    path: config.path.clone(),
+                    message,
+                })?;
+        }
         for (asset, file) in &config.assets {
             let checksum_err = |error| LoadError::Checksum {
                 name: format!("{}/{asset}", config.name),
@@ -231,6 +276,8 @@ pub struct ModelRun {
     pub outputs: Vec<NamedTensor>,
     /// Time spent in the backend.
     pub elapsed: Duration,
+    /// Parts the batch was split into and run side by side (1: not split).
+    pub parts: usize,
 }
 
 /// Every local model on this box, by name.
@@ -266,6 +313,18 @@ impl ModelRegistry {
         };
         copy.put(model);
         copy
+    }
+
+    /// This registry with its model runs bounded by `slots` instead of one per core
+    /// (tests use a fixed count to see what a box of that many cores does).
+    pub fn with_cpu_slots(mut self, slots: Arc<CpuSlots>) -> Self {
+        self.cpu = slots;
+        self
+    }
+
+    /// The CPU slots every model run of this registry holds.
+    pub fn cpu_slots(&self) -> &Arc<CpuSlots> {
+        &self.cpu
     }
 
     /// Counts the model swaps that led to this registry: two registries of one process
@@ -333,20 +392,66 @@ impl ModelRegistry {
     /// guest loaded from bytes) with the same checks as [`ModelRegistry::run`], on this
     /// registry's CPU slots. A backend panic is caught and reported as
     /// [`LocalError::ExecutionFailed`]: models a guest loaded are guest input.
+    ///
+    /// With `split_batch` set, a batch of two rows or more is split across the slots free
+    /// at this moment (taken without waiting, and never one a waiting caller is owed), one
+    /// part per slot, this thread running the first; with none free it runs whole.
     pub fn run_model(
         &self,
         model: &LocalModel,
         inputs: Vec<NamedTensor>,
     ) -> Result<ModelRun, LocalError> {
         let ordered = order_inputs(&model.info, inputs)?;
+        let rows = match &model.split {
+            Some(split) => Some(split.rows(&ordered, &model.info.inputs).map_err(|e| {
+                LocalError::ShapeMismatch(format!("model {:?} {e}", model.info.name))
+            })?),
+            None => None,
+        };
         let _slot = self.cpu.acquire();
         let started = Instant::now();
         let failed =
             |e: String| LocalError::ExecutionFailed(format!("model {:?}: {e}", model.info.name));
-        let outputs =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.backend.run(ordered)))
+        let spare = match rows {
+            Some(rows) if rows >= 2 => self.cpu.try_acquire_up_to(rows - 1),
+            _ => Vec::new(),
+        };
+        let parts = spare.len() + 1;
+        let outputs = match (&model.split, rows) {
+            (Some(split), Some(rows)) if parts > 1 => {
+                let sizes = batch_split::part_sizes(rows, parts);
+                let inputs = batch_split::split_inputs(split, &ordered, &sizes);
+                drop(ordered);
+                let pieces = batch_split::run_parts(
+                    model.backend.as_ref(),
+                    split,
+                    inputs,
+                    &sizes,
+                    spare,
+                    &self.cpu,
+                )
+                .map_err(failed)?;
+                if pieces.yielded > 0 {
+                    tracing::debug!(model = %model.info.name, rows, parts, yielded = pieces.yielded, "split batch gave cores back to waiting runs");
+                }
+                batch_split::concat_outputs(pieces.outputs, &pieces.rows, &model.info.outputs)
+                    .map_err(failed)?
+            }
+            _ => {
+                let outputs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    model.backend.run(ordered)
+                }))
                 .map_err(|_| failed("the backend panicked".to_owned()))?
                 .map_err(failed)?;
+                // A split model's outputs must be rows of the batch whether or not this
+                // run was split, so a wrong `split_batch` fails the same way idle or busy.
+                if let Some(rows) = rows {
+                    batch_split::check_outputs(&outputs, rows, &model.info.outputs)
+                        .map_err(failed)?;
+                }
+                outputs
+            }
+        };
         let elapsed = started.elapsed();
         let outputs = model
             .info
@@ -362,6 +467,7 @@ impl ModelRegistry {
             version: model.info.version.clone(),
             outputs,
             elapsed,
+            parts,
         })
     }
 }
@@ -574,6 +680,334 @@ mod tests {
         assert_eq!(
             difference,
             "its outputs are [total: fp32 [?, 2]], the current model's are [sum: fp32 [?, 2]]"
+        );
+    }
+
+    /// Doubles its `[B, 2]` input `x` (`h` is passed along untouched) and records the
+    /// rows of every run; panics on a row starting with 13.0; with `pooled`, returns a
+    /// `[1, 2]` output that is not a row of the batch.
+    struct Rows {
+        inputs: Vec<TensorSpec>,
+        outputs: Vec<TensorSpec>,
+        seen: Arc<std::sync::Mutex<Vec<usize>>>,
+        pooled: bool,
+        /// When a run holds a row starting with this value, a caller starts waiting for
+        /// one of these slots.
+        waiter: Option<(f32, Arc<CpuSlots>)>,
+        /// Rows that must have run (on any thread) before a run holding row 0 goes on:
+        /// makes the helpers start their parts before the calling thread, which would
+        /// otherwise take their rows from the back, is done with its own.
+        gate: Vec<f32>,
+        /// Which thread ran each row (by its first value).
+        threads: Arc<std::sync::Mutex<Vec<(f32, std::thread::ThreadId)>>>,
+    }
+
+    impl Rows {
+        fn new(pooled: bool, seen: Arc<std::sync::Mutex<Vec<usize>>>) -> Self {
+            let spec = |name: &str, first: Option<usize>| TensorSpec {
+                name: name.into(),
+                ty: ElementType::Fp32,
+                shape: vec![first, Some(2)],
+            };
+            Self {
+                inputs: vec![spec("x", None), spec("h", Some(1))],
+                outputs: vec![spec("y", None)],
+                seen,
+                pooled,
+                waiter: None,
+                gate: Vec::new(),
+                threads: Arc::default(),
+            }
+        }
+    }
+
+    impl Backend for Rows {
+        fn inputs(&self) -> &[TensorSpec] {
+            &self.inputs
+        }
+        fn outputs(&self) -> &[TensorSpec] {
+            &self.outputs
+        }
+        fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String> {
+            assert_eq!(inputs[1].dims, vec![1, 2], "h is passed whole");
+            let x = inputs[0].to_f32().ok_or("x is not fp32")?;
+            self.seen.lock().expect("lock").push(inputs[0].dims[0]);
+            if x.chunks(2).any(|row| row[0] == 13.0) {
+                panic!("row 13");
+            }
+            if let Some((row, slots)) = &self.waiter
+                && x.chunks(2).any(|r| r[0] == *row)
+            {
+                slots.pretend_waiting(1);
+            }
+            if x.first() == Some(&0.0) {
+                // A guard against a hang if nothing runs the gate's rows: the assertions
+                // on which thread ran what then fail.
+                let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while std::time::Instant::now() < until {
+                    let ran = self.threads.lock().expect("lock");
+                    if self
+                        .gate
+                        .iter()
+                        .all(|g| ran.iter().any(|(row, _)| row == g))
+                    {
+                        break;
+                    }
+                    drop(ran);
+                    std::thread::yield_now();
+                }
+            }
+            let me = std::thread::current().id();
+            let mut threads = self.threads.lock().expect("lock");
+            threads.extend(x.chunks(2).map(|r| (r[0], me)));
+            if self.pooled {
+                return Ok(vec![Tensor::from_f32(vec![1, 2], &[0.0, 0.0])]);
+            }
+            let y: Vec<f32> = x.iter().map(|v| v * 2.0).collect();
+            Ok(vec![Tensor::from_f32(inputs[0].dims.clone(), &y)])
+        }
+    }
+
+    type Seen = Arc<std::sync::Mutex<Vec<usize>>>;
+
+    type Threads = Arc<std::sync::Mutex<Vec<(f32, std::thread::ThreadId)>>>;
+
+    /// A registry of `slots` CPU slots with one model, `rows`, whose batches split (and
+    /// whose row 0 waits for the rows in `gate`); the rows of each of its backend runs;
+    /// and which thread ran each row.
+    fn splitting(slots: usize, pooled: bool, gate: &[f32]) -> (ModelRegistry, Seen, Threads) {
+        let seen = Seen::default();
+        let mut backend = Rows::new(pooled, seen.clone());
+        backend.gate = gate.to_vec();
+        let threads = backend.threads.clone();
+        let model = LocalModel::new("rows", "1", "00", Box::new(backend))
+            .with_split_batch("B", &["x"])
+            .expect("x is an input");
+        let mut r = ModelRegistry::default().with_cpu_slots(Arc::new(CpuSlots::new(slots)));
+        r.insert(model);
+        (r, seen, threads)
+    }
+
+    /// The rows each thread ran since the last call (the calling thread's first), each
+    /// in order.
+    fn rows_by_thread(threads: &Threads) -> Vec<Vec<f32>> {
+        let ran = std::mem::take(&mut *threads.lock().expect("lock"));
+        let me = std::thread::current().id();
+        let mut ids: Vec<std::thread::ThreadId> = vec![me];
+        for (_, t) in &ran {
+            if !ids.contains(t) {
+                ids.push(*t);
+            }
+        }
+        let mut groups: Vec<Vec<f32>> = ids
+            .iter()
+            .map(|id| {
+                let mut rows: Vec<f32> = ran
+                    .iter()
+                    .filter(|(_, t)| t == id)
+                    .map(|(row, _)| *row)
+                    .collect();
+                rows.sort_by(f32::total_cmp);
+                rows
+            })
+            .collect();
+        groups[1..].sort_by(|a, b| a[0].total_cmp(&b[0]));
+        groups
+    }
+
+    fn batch(rows: usize) -> Vec<NamedTensor> {
+        let x: Vec<f32> = (0..rows).flat_map(|r| [r as f32, 0.5]).collect();
+        vec![
+            NamedTensor {
+                name: "x".into(),
+                tensor: Tensor::from_f32(vec![rows, 2], &x),
+            },
+            named("h", &[1.0, 1.0]),
+        ]
+    }
+
+    /// The rows of the runs since the last call, smallest first.
+    fn seen(runs: &Seen) -> Vec<usize> {
+        let mut rows = std::mem::take(&mut *runs.lock().expect("lock"));
+        rows.sort_unstable();
+        rows
+    }
+
+    #[test]
+    fn a_batch_splits_across_free_slots_and_comes_back_in_order() {
+        // Parts of 3, 2 and 2 contiguous rows; the helpers start with rows 3 and 5.
+        let (r, seen_runs, threads) = splitting(3, false, &[3.0, 5.0]);
+        let run = r.run("rows", batch(7)).expect("runs");
+        assert_eq!(run.parts, 3);
+        let by_thread = rows_by_thread(&threads);
+        assert_eq!(by_thread.len(), 3, "{by_thread:?}");
+        assert_eq!(by_thread[0][..3], [0.0, 1.0, 2.0], "the first part, here");
+        assert_eq!(by_thread[1][0], 3.0, "{by_thread:?}");
+        assert_eq!(by_thread[2][0], 5.0, "{by_thread:?}");
+        let mut every: Vec<f32> = by_thread.concat();
+        every.sort_by(f32::total_cmp);
+        assert_eq!(
+            every,
+            (0..7).map(|r| r as f32).collect::<Vec<_>>(),
+            "each row once"
+        );
+        assert!(seen(&seen_runs).contains(&3), "the first part in one run");
+        let expected: Vec<f32> = (0..7).flat_map(|r| [2.0 * r as f32, 1.0]).collect();
+        assert_eq!(run.outputs[0].tensor.dims, vec![7, 2]);
+        assert_eq!(run.outputs[0].tensor.to_f32(), Some(expected));
+        // Every slot is back.
+        assert_eq!(r.cpu_slots().try_acquire_up_to(3).len(), 3);
+    }
+
+    #[test]
+    fn nothing_splits_when_every_other_slot_is_held() {
+        let (r, seen_runs, threads) = splitting(2, false, &[]);
+        let held = r.cpu_slots().acquire();
+        let run = r.run("rows", batch(6)).expect("runs");
+        assert_eq!(run.parts, 1);
+        assert_eq!(seen(&seen_runs), vec![6]);
+        assert_eq!(
+            rows_by_thread(&threads).len(),
+            1,
+            "all on the calling thread"
+        );
+        drop(held);
+        let (r, _, threads) = splitting(2, false, &[3.0]);
+        let run = r.run("rows", batch(6)).expect("runs");
+        assert_eq!(run.parts, 2, "the slot is free");
+        let by_thread = rows_by_thread(&threads);
+        assert_eq!(by_thread.len(), 2, "{by_thread:?}");
+        assert_eq!(
+            by_thread[1][0], 3.0,
+            "the second part starts on its own thread"
+        );
+    }
+
+    #[test]
+    fn one_row_or_no_split_batch_runs_whole() {
+        let (r, seen_runs, _) = splitting(4, false, &[]);
+        assert_eq!(r.run("rows", batch(1)).expect("runs").parts, 1);
+        assert_eq!(seen(&seen_runs), vec![1]);
+        let mut plain = ModelRegistry::default().with_cpu_slots(Arc::new(CpuSlots::new(4)));
+        plain.insert(LocalModel::new(
+            "rows",
+            "1",
+            "00",
+            Box::new(Rows::new(false, Seen::default())),
+        ));
+        let run = plain.run("rows", batch(8)).expect("runs");
+        assert_eq!(run.parts, 1);
+    }
+
+    #[test]
+    fn a_helper_gives_its_core_back_to_a_waiting_run_and_the_caller_finishes_its_rows() {
+        let slots = Arc::new(CpuSlots::new(2));
+        let mut backend = Rows::new(false, Seen::default());
+        // Rows 0..10 split 5 + 5; the helper starts with rows 5 and 6, and a caller starts
+        // waiting for a slot during that piece.
+        backend.waiter = Some((5.0, slots.clone()));
+        backend.gate = vec![5.0];
+        let threads = backend.threads.clone();
+        let model = LocalModel::new("rows", "1", "00", Box::new(backend))
+            .with_split_batch("B", &["x"])
+            .expect("x is an input");
+        let mut r = ModelRegistry::default().with_cpu_slots(slots.clone());
+        r.insert(model);
+        let run = r.run("rows", batch(10)).expect("runs");
+        assert_eq!(run.parts, 2);
+        let expected: Vec<f32> = (0..10).flat_map(|r| [2.0 * r as f32, 1.0]).collect();
+        assert_eq!(
+            run.outputs[0].tensor.to_f32(),
+            Some(expected),
+            "rows in order"
+        );
+        // The helper ran rows 5 and 6 only; rows 0..5 and 7..10 ran on this thread.
+        let me = std::thread::current().id();
+        let threads = threads.lock().expect("lock").clone();
+        let elsewhere: Vec<f32> = threads
+            .iter()
+            .filter(|(_, t)| *t != me)
+            .map(|(row, _)| *row)
+            .collect();
+        assert_eq!(elsewhere, vec![5.0, 6.0]);
+        assert_eq!(threads.len(), 10);
+        slots.pretend_waiting(0);
+        assert_eq!(
+            r.cpu_slots().try_acquire_up_to(2).len(),
+            2,
+            "every slot back"
+        );
+    }
+
+    #[test]
+    fn a_panic_in_one_part_fails_the_run_and_frees_every_slot() {
+        let (r, _, _) = splitting(2, false, &[]);
+        // Rows 0..14 split 7 + 7: row 13 is in the second part, on the spawned thread.
+        let err = r.run("rows", batch(14)).expect_err("panicked");
+        assert_eq!(
+            err,
+            LocalError::ExecutionFailed(
+                "model \"rows\": the backend panicked (part 2 of 2 of a split batch)".into()
+            )
+        );
+        assert_eq!(r.cpu_slots().try_acquire_up_to(2).len(), 2);
+        // Unsplit, the same panic is reported as before.
+        let held = r.cpu_slots().acquire();
+        let err = r.run("rows", batch(14)).expect_err("panicked");
+        assert_eq!(
+            err,
+            LocalError::ExecutionFailed("model \"rows\": the backend panicked".into())
+        );
+        drop(held);
+    }
+
+    #[test]
+    fn outputs_not_in_rows_of_the_batch_are_an_error_split_or_not() {
+        let (r, _, _) = splitting(2, true, &[]);
+        for hold in [false, true] {
+            let held = hold.then(|| r.cpu_slots().acquire());
+            let err = r.run("rows", batch(4)).expect_err("not rows");
+            assert!(
+                matches!(&err, LocalError::ExecutionFailed(m)
+                    if m.contains("output \"y\" has shape [1, 2]: with split_batch set")),
+                "{err:?}"
+            );
+            drop(held);
+        }
+    }
+
+    #[test]
+    fn batched_inputs_of_different_rows_are_refused() {
+        let model = LocalModel::new(
+            "rows",
+            "1",
+            "00",
+            Box::new(Rows::new(false, Seen::default())),
+        )
+        .with_split_batch("B", &["x", "h"])
+        .expect("both inputs");
+        let mut r = ModelRegistry::default();
+        r.insert(model);
+        let err = r.run("rows", batch(3)).expect_err("3 and 1 rows");
+        assert_eq!(
+            err,
+            LocalError::ShapeMismatch(
+                "model \"rows\" inputs \"x\" and \"h\" disagree on the batch \"B\": 3 and 1 rows"
+                    .into()
+            )
+        );
+        let err = LocalModel::new(
+            "rows",
+            "1",
+            "00",
+            Box::new(Rows::new(false, Seen::default())),
+        )
+        .with_split_batch("B", &["z"])
+        .err()
+        .expect("no input z");
+        assert!(
+            err.contains("no input \"z\"; its inputs are [x, h]"),
+            "{err}"
         );
     }
 

@@ -20,6 +20,8 @@ pub struct ModelRunRecord {
     pub version: String,
     /// Time spent running it.
     pub elapsed: Duration,
+    /// Parts its batch was split into across free cores (1: not split).
+    pub parts: usize,
 }
 
 /// Per-request context for `local`.
@@ -126,11 +128,12 @@ impl LocalCtx {
         inputs: Vec<models::NamedTensor>,
     ) -> Result<Vec<models::NamedTensor>, LocalError> {
         let run = self.models.run_model(model, inputs)?;
-        tracing::debug!(model = %label, elapsed_us = run.elapsed.as_micros() as u64, "local model run");
+        tracing::debug!(model = %label, elapsed_us = run.elapsed.as_micros() as u64, parts = run.parts, "local model run");
         self.runs.push(ModelRunRecord {
             model: label.to_owned(),
             version: run.version,
             elapsed: run.elapsed,
+            parts: run.parts,
         });
         Ok(run.outputs)
     }

@@ -203,6 +203,7 @@ pub struct Metrics {
     requests: CounterFamily,
     request_seconds: HistogramFamily,
     model_seconds: HistogramFamily,
+    model_split_runs: CounterFamily,
     remote_attempts: CounterFamily,
     remote_errors: CounterFamily,
     remote_seconds: HistogramFamily,
@@ -263,6 +264,10 @@ impl Metrics {
             model_seconds: HistogramFamily::new(
                 "hybrid_local_model_duration_seconds",
                 "Time inside one local model run, by model.",
+            ),
+            model_split_runs: CounterFamily::new(
+                "hybrid_local_model_split_runs_total",
+                "Local model runs whose batch was split across CPU cores that were free at the time (models with split_batch set), by model.",
             ),
             remote_attempts: CounterFamily::new(
                 "hybrid_remote_attempts_total",
@@ -439,10 +444,14 @@ impl Metrics {
         counts.into_values().collect()
     }
 
-    /// Records one local model run.
-    pub fn model_run(&self, model: &str, elapsed: Duration) {
+    /// Records one local model run, split into `parts` run side by side (1: not split).
+    pub fn model_run(&self, model: &str, elapsed: Duration, parts: usize) {
         self.model_seconds
             .observe(vec![("model", model.into())], elapsed);
+        if parts > 1 {
+            self.model_split_runs
+                .add(vec![("model", model.into())], 1.0);
+        }
     }
 
     /// Records one serverless call (successful or not) made by `pipeline`.
@@ -476,6 +485,7 @@ impl Metrics {
         self.requests.encode(&mut out);
         self.request_seconds.encode(&mut out);
         self.model_seconds.encode(&mut out);
+        self.model_split_runs.encode(&mut out);
         self.remote_attempts.encode(&mut out);
         self.remote_errors.encode(&mut out);
         self.remote_seconds.encode(&mut out);
@@ -509,6 +519,27 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_split_model_runs_only() {
+        let m = Metrics::new();
+        m.model_run("minilm-l6-v2", Duration::from_millis(900), 2);
+        m.model_run("minilm-l6-v2", Duration::from_millis(1800), 1);
+        m.model_run("silero-vad", Duration::from_millis(1), 1);
+        let text = m.encode(&[]);
+        assert!(
+            text.contains("hybrid_local_model_split_runs_total{model=\"minilm-l6-v2\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("hybrid_local_model_split_runs_total{model=\"silero-vad\"}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hybrid_local_model_duration_seconds_count{model=\"minilm-l6-v2\"} 2"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn encodes_counters_histograms_and_gauges() {

@@ -168,7 +168,7 @@ impl AppState {
             elapsed,
         );
         for run in &outcome.model_runs {
-            self.metrics.model_run(&run.model, run.elapsed);
+            self.metrics.model_run(&run.model, run.elapsed, run.parts);
         }
     }
 }
