@@ -218,10 +218,12 @@ impl Shared {
         let mut left = self.left.lock().unwrap_or_else(|p| p.into_inner());
         let (next, end) = *left;
         let rest = end.saturating_sub(next);
+        // Powers of two: pieces of a few sizes only, each of which can earn a plan of its
+        // own (see `shape_plans`), where arbitrary sizes would each run on the generic plan.
         let n = if from_back {
-            rest.div_ceil(2)
+            power_of_two_at_most(rest.div_ceil(2))
         } else {
-            most.max(1).min(rest)
+            power_of_two_at_most(most.max(1).min(rest))
         };
         if n == 0 {
             return None;
@@ -242,7 +244,8 @@ type Piece = (usize, usize, usize, Result<Vec<Tensor>, String>);
 
 /// Runs each part (`sizes[i]` rows) on `backend`: the first on the calling thread, each
 /// other on a scoped thread of its own holding one of `slots`. Helpers run their part a
-/// piece at a time, two rows first and then as many rows as take about [`YIELD_AFTER`];
+/// piece at a time, two rows first and then as many rows as take about [`YIELD_AFTER`]
+/// (pieces are powers of two, so that they come in a few shapes);
 /// before each piece a helper checks `cpu` and, when a run is waiting for a slot, stops
 /// and gives its slot back. Once its own part is done, the calling thread takes half of
 /// the rows left in each helper's part from the back, again and again until none are
@@ -346,6 +349,11 @@ fn rows_of(split: &BatchSplit, inputs: &[Tensor], start: usize, n: usize) -> Vec
     cut.into_iter().nth(1).unwrap_or_default()
 }
 
+/// The largest power of two not above `n` (0 for 0).
+fn power_of_two_at_most(n: usize) -> usize {
+    if n == 0 { 0 } else { 1 << n.ilog2() }
+}
+
 /// How many rows fit in `budget` at the pace of the last piece (`n` rows in `took`); at
 /// least one.
 fn rows_within(budget: Duration, took: Duration, n: usize) -> usize {
@@ -374,6 +382,28 @@ mod tests {
             .flat_map(|r| [r as f32, -(r as f32)])
             .collect();
         Tensor::from_f32(vec![rows, 2], &values)
+    }
+
+    #[test]
+    fn pieces_are_powers_of_two_and_cover_every_row() {
+        let shared = Shared {
+            inputs: Vec::new(),
+            left: Mutex::new((0, 23)),
+        };
+        let mut taken = Vec::new();
+        taken.push(shared.take(2, false).expect("rows left"));
+        taken.push(shared.take(7, false).expect("rows left"));
+        while let Some(piece) = shared.take(0, true) {
+            taken.push(piece);
+        }
+        assert!(taken.iter().all(|(_, n)| n.is_power_of_two()), "{taken:?}");
+        taken.sort();
+        let mut next = 0;
+        for (start, n) in taken {
+            assert_eq!(start, next, "pieces are contiguous");
+            next += n;
+        }
+        assert_eq!(next, 23);
     }
 
     #[test]
