@@ -13,7 +13,7 @@ use crate::local::profile::{Profile, profile};
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Example: hybrid profile -c hybrid.toml minilm-l6-v2 B=1 S=16\n\n\
-    Inputs are zeros of the declared types. Run it on a quiet machine: the figures are wall \
+    Inputs are ones for integer types and zeros for floats. Run it on a quiet machine: the figures are wall \
     time, and other work on the cores shows in them."
 )]
 pub struct ProfileArgs {

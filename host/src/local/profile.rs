@@ -3,8 +3,10 @@
 //! The model is loaded as the server loads it (the config's input declarations pinned),
 //! optimised either for one concrete input shape (the plan [`super::shape_plans`] would
 //! make for it) or, with `generic`, with its symbolic dimensions unknown (the plan every
-//! other shape runs on). Inputs are zeros of the declared types: the operators in the
-//! models this host runs do the same work whatever the values. Each run's operators are
+//! other shape runs on). Inputs are ones for integer types (a token id, an attention mask
+//! that attends everywhere) and zeros for floats: the operators in the models this host
+//! runs do the same work whatever the values, but all-zero masks and ids can push a
+//! transformer's arithmetic into subnormal numbers, which CPUs run far slower. Each run's operators are
 //! timed one by one and summed by operator (matrix products also by their sizes and the
 //! kernel tract chose), and the plain runs are timed without the per-operator clock.
 
@@ -66,7 +68,7 @@ pub fn profile(
         .into_typed()
         .context("analysing the graph")?;
     let values = symbol_values(&typed, symbols)?;
-    let inputs = zero_inputs(&typed, &values)?;
+    let inputs = sample_inputs(&typed, &values)?;
     let started = Instant::now();
     let optimised = if generic {
         typed.into_optimized()
@@ -167,8 +169,9 @@ fn symbol_values(model: &TypedModel, given: &[(String, usize)]) -> anyhow::Resul
     Ok(values)
 }
 
-/// Zeros of each input's type and shape, with the symbols at `values`.
-fn zero_inputs(model: &TypedModel, values: &SymbolValues) -> anyhow::Result<TVec<TValue>> {
+/// Each input at its type and shape, with the symbols at `values`: ones for integer types,
+/// zeros for the others.
+fn sample_inputs(model: &TypedModel, values: &SymbolValues) -> anyhow::Result<TVec<TValue>> {
     model
         .input_outlets()?
         .iter()
@@ -179,7 +182,14 @@ fn zero_inputs(model: &TypedModel, values: &SymbolValues) -> anyhow::Result<TVec
                 .iter()
                 .map(|d| d.eval(values).to_usize().map_err(anyhow::Error::from))
                 .collect::<TractResult<_>>()?;
-            Ok(tract_onnx::prelude::Tensor::zero_dt(fact.datum_type, &dims)?.into_tvalue())
+            let tensor = if fact.datum_type.is_integer() {
+                tract_onnx::prelude::Tensor::from(tract_ndarray::ArrayD::<i64>::ones(dims))
+                    .cast_to_dt(fact.datum_type)?
+                    .into_owned()
+            } else {
+                tract_onnx::prelude::Tensor::zero_dt(fact.datum_type, &dims)?
+            };
+            Ok(tensor.into_tvalue())
         })
         .collect()
 }
