@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hybrid_tests::edge_box::{
-    self, ADMIN_TOKEN, Answer, EdgeBox, Scratch, agent, component_variant, declared_only,
+    self, ADMIN_TOKEN, Answer, EdgeBox, Scratch, admin, agent, component_variant, declared_only,
     onnx_variant, send, sha256,
 };
 use hybrid_tests::{component, hybrid_bin, root, sample, wav_16k_mono, wav_samples};
@@ -87,16 +87,6 @@ metadata = {{ transcribe = "off"{smoke_metadata} }}
 status = 200
 "#,
         component.display()
-    )
-}
-
-fn admin(b: &EdgeBox, method: &str, path: &str, body: Option<(&str, &[u8])>) -> Answer {
-    send(
-        &agent(),
-        method,
-        &format!("{}{path}", b.admin),
-        Some(ADMIN_TOKEN),
-        body,
     )
 }
 

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use hybrid_tests::edge_box::{
-    ADMIN_TOKEN, Answer, EdgeBox, Scratch, agent, component_variant, echo_pipeline, send, sha256,
+    Answer, EdgeBox, Scratch, admin, agent, component_variant, echo_pipeline, send, sha256,
 };
 use hybrid_tests::{component, hybrid_bin, root};
 
@@ -75,16 +75,6 @@ memory_mib = 256
 {extra}
 "#,
         component.display()
-    )
-}
-
-fn admin(b: &EdgeBox, method: &str, path: &str, body: Option<(&str, &[u8])>) -> Answer {
-    send(
-        &agent(),
-        method,
-        &format!("{}{path}", b.admin),
-        Some(ADMIN_TOKEN),
-        body,
     )
 }
 

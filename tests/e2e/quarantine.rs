@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use hybrid_tests::component;
 use hybrid_tests::edge_box::{
-    ADMIN_TOKEN, Answer, EdgeBox, Scratch, agent, component_variant, echo_pipeline, send,
+    Answer, EdgeBox, Scratch, admin, agent, component_variant, echo_pipeline, send,
 };
 use serde_json::Value;
 
@@ -66,11 +66,6 @@ fn call(b: &EdgeBox, pipeline: &str, mode: &str) -> Reply {
 
 fn get(b: &EdgeBox, path: &str) -> Answer {
     send(&agent(), "GET", &format!("{}{path}", b.base), None, None)
-}
-
-fn admin(b: &EdgeBox, method: &str, path: &str, body: Option<(&str, &[u8])>) -> Answer {
-    let url = format!("{}{path}", b.admin);
-    send(&agent(), method, &url, Some(ADMIN_TOKEN), body)
 }
 
 fn quarantine_of(b: &EdgeBox, pipeline: &str) -> Value {

@@ -152,6 +152,17 @@ impl Answer {
     }
 }
 
+/// Sends `method path` to `b`'s admin API with the admin token.
+pub fn admin(b: &EdgeBox, method: &str, path: &str, body: Option<(&str, &[u8])>) -> Answer {
+    send(
+        &agent(),
+        method,
+        &format!("{}{path}", b.admin),
+        Some(ADMIN_TOKEN),
+        body,
+    )
+}
+
 /// Sends `method url` with an optional bearer token and body.
 pub fn send(
     agent: &ureq::Agent,
