@@ -149,7 +149,8 @@ pub struct ModelConfig {
     /// How many plans optimised for one input shape each the host may make for this
     /// model, for the shapes it is called with most (see `local::shape_plans`). Only
     /// models with symbolic input dimensions get them; each costs the memory of one more
-    /// packed copy of the weights. 0 turns them off.
+    /// packed copy of the weights, and may answer a few ulps apart from the generic plan.
+    /// 0 turns them off (every run on one plan).
     #[serde(default = "default_shape_plans")]
     pub shape_plans: usize,
     /// Opt-in: the shape symbol (e.g. `"B"`) of the inputs' leading axis whose rows are
