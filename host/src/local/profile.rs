@@ -25,7 +25,7 @@ use crate::config::ModelConfig;
 pub struct Profile {
     /// The symbol values the plan was made for; empty for the generic plan.
     pub shape: Vec<(String, usize)>,
-    /// The time tract took to optimise the plan.
+    /// The time tract took to optimise and prepare the plan.
     pub optimise: Duration,
     /// Runs measured (after three warm-up runs).
     pub runs: usize,
@@ -67,21 +67,19 @@ pub fn profile(
     let typed = super::tract_backend::pinned(config)?
         .into_typed()
         .context("analysing the graph")?;
-    let values = symbol_values(&typed, symbols)?;
+    let bound = bind_symbols(&typed, symbols)?;
+    let values = bound
+        .iter()
+        .fold(SymbolValues::default(), |v, (s, n)| v.with(s, *n as i64));
     let inputs = sample_inputs(&typed, &values)?;
     let started = Instant::now();
-    let optimised = if generic {
-        typed.into_optimized()
+    let plan = if generic {
+        typed.into_optimized().and_then(|m| m.into_runnable())
     } else {
-        let subs = symbols
-            .iter()
-            .map(|(name, v)| (typed.symbols.sym(name), TDim::from(*v)))
-            .collect();
-        typed.set_symbols(&subs)?.into_optimized()
+        super::shape_plans::specialise(&typed, &bound)
     }
     .context("optimising the graph")?;
     let optimise = started.elapsed();
-    let plan = optimised.into_runnable().context("preparing the plan")?;
     let mut state = plan.spawn()?;
     for _ in 0..3 {
         state.run(inputs.clone())?;
@@ -140,24 +138,21 @@ pub fn profile(
 
 /// Every input symbol of `model` with its value from `given`; an error names what is
 /// missing or unknown.
-fn symbol_values(model: &TypedModel, given: &[(String, usize)]) -> anyhow::Result<SymbolValues> {
-    let mut declared: Vec<Symbol> = Vec::new();
-    for outlet in model.input_outlets()? {
-        for dim in model.outlet_fact(*outlet)?.shape.iter() {
-            for symbol in dim.symbols() {
-                if !declared.contains(&symbol) {
-                    declared.push(symbol);
-                }
-            }
-        }
-    }
+fn bind_symbols(
+    model: &TypedModel,
+    given: &[(String, usize)],
+) -> anyhow::Result<Vec<(Symbol, usize)>> {
+    let declared: Vec<Symbol> = super::shape_plans::input_symbols(model)?
+        .into_iter()
+        .map(|s| s.symbol)
+        .collect();
     let names: Vec<String> = declared.iter().map(|s| s.to_string()).collect();
-    let mut values = SymbolValues::default();
+    let mut bound = Vec::new();
     for (name, value) in given {
         let Some(symbol) = declared.iter().find(|s| s.to_string() == *name) else {
             bail!("the model's inputs have no dimension {name:?}; theirs: {names:?}");
         };
-        values = values.with(symbol, *value as i64);
+        bound.push((symbol.clone(), *value));
     }
     let missing: Vec<&String> = names
         .iter()
@@ -166,7 +161,7 @@ fn symbol_values(model: &TypedModel, given: &[(String, usize)]) -> anyhow::Resul
     if !missing.is_empty() {
         bail!("give a size for every symbolic input dimension: missing {missing:?} (as NAME=SIZE)");
     }
-    Ok(values)
+    Ok(bound)
 }
 
 /// Each input at its type and shape, with the symbols at `values`: ones for integer types,

@@ -52,8 +52,8 @@ pub struct ShapePlans {
 
 /// A symbol and the first input axis that carries it.
 #[derive(Debug, Clone)]
-struct SymbolAt {
-    symbol: Symbol,
+pub(super) struct SymbolAt {
+    pub(super) symbol: Symbol,
     input: usize,
     axis: usize,
 }
@@ -75,20 +75,7 @@ impl ShapePlans {
     /// Plans for `model` (typed, not yet optimised), at most `capacity` of them; `None`
     /// when there is nothing to specialise: no symbolic input dimension, or capacity 0.
     pub fn new(model: &TypedModel, capacity: usize) -> TractResult<Option<Self>> {
-        let mut symbols: Vec<SymbolAt> = Vec::new();
-        for (input, outlet) in model.input_outlets()?.iter().enumerate() {
-            for (axis, dim) in model.outlet_fact(*outlet)?.shape.iter().enumerate() {
-                if let TDim::Sym(symbol) = dim
-                    && !symbols.iter().any(|s| &s.symbol == symbol)
-                {
-                    symbols.push(SymbolAt {
-                        symbol: symbol.clone(),
-                        input,
-                        axis,
-                    });
-                }
-            }
-        }
+        let symbols = input_symbols(model)?;
         if symbols.is_empty() || capacity == 0 {
             return Ok(None);
         }
@@ -218,8 +205,28 @@ impl State {
     }
 }
 
+/// Every symbol that is a whole dimension of one of `model`'s inputs, in input and axis
+/// order, each with the first place it appears.
+pub(super) fn input_symbols(model: &TypedModel) -> TractResult<Vec<SymbolAt>> {
+    let mut symbols: Vec<SymbolAt> = Vec::new();
+    for (input, outlet) in model.input_outlets()?.iter().enumerate() {
+        for (axis, dim) in model.outlet_fact(*outlet)?.shape.iter().enumerate() {
+            if let TDim::Sym(symbol) = dim
+                && !symbols.iter().any(|s| &s.symbol == symbol)
+            {
+                symbols.push(SymbolAt {
+                    symbol: symbol.clone(),
+                    input,
+                    axis,
+                });
+            }
+        }
+    }
+    Ok(symbols)
+}
+
 /// `model` with the symbols bound to `values`, optimised and ready to run.
-fn specialise(
+pub(super) fn specialise(
     model: &TypedModel,
     values: &[(Symbol, usize)],
 ) -> TractResult<Arc<TypedRunnableModel>> {

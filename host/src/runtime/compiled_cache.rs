@@ -33,8 +33,9 @@ const IN_MEMORY: usize = 16;
 /// How to pre-initialise a component that exports `hybrid:inference/init`.
 pub struct Preinit<'a> {
     /// What its `initialize` may read besides its bytes, as a digest
-    /// ([`super::preinit::inputs`]): part of the cache key.
-    pub inputs: String,
+    /// ([`super::preinit::inputs`]): part of the cache key. Called only for a component
+    /// that exports `init` (it hashes every model asset).
+    pub inputs: &'a dyn Fn() -> String,
     /// Runs `initialize` and snapshots.
     pub run: &'a InitRun<'a>,
 }
@@ -76,7 +77,7 @@ impl CompiledCache {
         let digest = sha256_bytes(bytes);
         let init = preinit.and_then(|p| Some((p, super::preinit::init_export(bytes)?)));
         let key = match &init {
-            Some((p, _)) => sha256_bytes(format!("{digest} init {}", p.inputs).as_bytes()),
+            Some((p, _)) => sha256_bytes(format!("{digest} init {}", (p.inputs)()).as_bytes()),
             None => digest.clone(),
         };
         if let Some(hit) = self.in_memory(&key) {

@@ -427,8 +427,9 @@ impl Runtime {
         deployed_at: SystemTime,
     ) -> Result<Arc<ComponentVersion>, DeployError> {
         let run = |bytes: &[u8], export: &str| self.initialize(config, bytes, export);
-        let preinit = config.preinit.then(|| Preinit {
-            inputs: super::preinit::inputs(&self.models()),
+        let inputs = || super::preinit::inputs(&self.models());
+        let preinit = config.preinit.then_some(Preinit {
+            inputs: &inputs,
             run: &run,
         });
         let compiled = self
