@@ -260,7 +260,7 @@ pub fn runtime_with_remote_only(remote: Arc<Remote>, pipelines: &[PipelineConfig
 }
 
 /// The sha256 of `models/digits-v1.onnx` (models/manifest.toml).
-pub const DIGITS_SHA256: &str = "1d80a8ebe8439a7baee4000a9271364cf9d23bdcad14f317ac7352af9701f673";
+pub const DIGITS_SHA256: &str = "53eac231dec9d2c004fd26db5f71356f715df1491f77aad581353c1bafa3c98f";
 
 /// A `[[model]]` table for `digits-v1` at `version`, for test configs.
 pub fn digits_model_toml(version: &str) -> String {
